@@ -1,0 +1,1 @@
+"""Solana access shared by every app: RPC, program decoders, signing, the localnet."""

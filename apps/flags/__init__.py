@@ -1,0 +1,1 @@
+"""Flags, phases, endpoint routes between backends, rollout and audit."""

@@ -1,0 +1,1 @@
+"""pump.fun polling, Twitter mentions, and email one-time-password login."""

@@ -1,0 +1,1 @@
+"""Geyser subscriber, migration detector, Pulse, and the platform's own metrics."""

@@ -1,0 +1,76 @@
+"""`make run`: migrate, make sure a dev superuser exists, start every process.
+
+The processes are listed in a Procfile and run by honcho, so one Ctrl-C stops all
+of them. Embedded defaults (no DATABASE_URL/REDIS_URL) use Procfile.embedded: the
+web server (API, admin, WebSocket, in-process queue) and the localnet. With real
+services, Procfile adds the Celery worker as its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Migrate, ensure a development superuser, and start the whole platform."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--no-start", action="store_true", help="prepare only")
+
+    def handle(self, *args, port: int, no_start: bool, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_dev_superuser()
+        embedded = not (os.environ.get("DATABASE_URL") or settings.REDIS_URL)
+        procfile = "Procfile.embedded" if embedded else "Procfile"
+        base = f"http://127.0.0.1:{port}"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"Platform ({'embedded defaults' if embedded else 'real services'}):",
+                    f"  API        {base}/api/",
+                    f"  API docs   {base}/api/docs",
+                    f"  health     {base}/api/health",
+                    f"  admin      {base}/admin/",
+                    f"  WebSocket  ws://127.0.0.1:{port}/ws/",
+                    f"  metrics    {base}/metrics",
+                    f"  chain RPC  {', '.join(settings.SOLANA_RPC_URLS)}",
+                    "Ctrl-C stops everything.",
+                    "",
+                ]
+            )
+        )
+        if no_start:
+            return
+        sys.stdout.flush()
+        env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1")
+        venv_bin = str(Path(sys.executable).parent)
+        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+        honcho = str(Path(venv_bin) / "honcho")
+        root = str(settings.BASE_DIR)
+        os.chdir(root)
+        os.execvpe(honcho, [honcho, "start", "-f", procfile, "-d", root], env)
+
+    def _ensure_dev_superuser(self) -> None:
+        if not settings.DEBUG:
+            return  # production creates staff explicitly (createsuperuser)
+        user_model = get_user_model()
+        if user_model.objects.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        user_model.objects.create_superuser("admin", "admin@localhost", password)
+        self.stdout.write(
+            self.style.WARNING(
+                f"Created development superuser: admin / {password}  (shown once; "
+                "reset with `python manage.py changepassword admin`)"
+            )
+        )

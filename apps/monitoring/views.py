@@ -1,0 +1,18 @@
+"""Prometheus exposition at /metrics."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import multiprocess
+
+
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        # Several worker processes: aggregate their files, not this process's memory.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""WebSocket consumers, SSE views and the event bus."""

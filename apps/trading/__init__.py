@@ -1,0 +1,1 @@
+"""Simulation, token safety, fees, balances, orders, bundles, fallback, sniper."""

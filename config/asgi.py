@@ -1,0 +1,42 @@
+"""ASGI entry point: HTTP to Django (with the async fast path), WebSocket to Channels.
+
+Run in production with granian (see README, "Production server"):
+    granian --interface asgi config.asgi:application
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from config.fast_asgi import get_platform_asgi_application  # noqa: E402
+
+# Django must be set up before anything imports models (the consumers do).
+django_http = get_platform_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from apps.realtime.routing import websocket_urlpatterns  # noqa: E402
+
+http_app = ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http
+
+
+async def lifespan(scope, receive, send) -> None:
+    """Accept the server's lifespan protocol; the platform keeps no startup state here."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+        "lifespan": lifespan,
+    }
+)

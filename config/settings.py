@@ -1,0 +1,179 @@
+"""Settings, read from the environment, with embedded defaults for development.
+
+With no environment at all the platform runs on SQLite, an in-process channel
+layer, an in-process (eager) task queue and the localnet. DATABASE_URL and
+REDIS_URL switch to the real services. Every setting is listed in .env.example.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+from config.secrets import load_secrets
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+_secrets = load_secrets(debug=DEBUG, env=dict(os.environ), store=VAR_DIR / "dev-secrets.json")
+SECRET_KEY = _secrets["SECRET_KEY"]
+WALLET_ENCRYPTION_KEY = _secrets["WALLET_ENCRYPTION_KEY"]
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# This backend's name in metrics and in the rollout routing table.
+BACKEND_NAME = env.str("BACKEND_NAME", default="platform")
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves HTTP and WebSocket in development
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "ninja",
+    "apps.chain",
+    "apps.trading",
+    "apps.monitoring",
+    "apps.realtime",
+    "apps.ingestion",
+    "apps.flags",
+]
+
+# The stock chain: admin and every sync view go through it, with Django's semantics.
+MIDDLEWARE = [
+    "apps.monitoring.middleware.RequestMetricsMiddleware",
+    "config.middleware.ApiErrorFormatMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# The lean chain for async views (config/fast_asgi.py): async-native middleware only,
+# so a request never hops to a thread unless the view asks for one.
+FAST_PATH_MIDDLEWARE = [
+    "apps.monitoring.middleware.RequestMetricsMiddleware",
+    "config.middleware.ApiErrorFormatMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, channel layer, Celery -------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "platform",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# No Redis: tasks run in process, at the call (the embedded queue).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+
+# --- Solana ---------------------------------------------------------------------
+LOCALNET_HOST = env.str("LOCALNET_HOST", default="127.0.0.1")
+LOCALNET_PORT = env.int("LOCALNET_PORT", default=8899)
+LOCALNET_SLOT_MS = env.int("LOCALNET_SLOT_MS", default=400)
+SOLANA_RPC_URLS = env.list(
+    "SOLANA_RPC_URLS", default=[f"http://{LOCALNET_HOST}:{LOCALNET_PORT}"]
+)
+SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
+
+# --- API --------------------------------------------------------------------------
+# Bodies over this size are refused with 413 before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+
+# --- auth: email one-time-password login -----------------------------------------
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=600)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+OTP_RATE_PER_EMAIL = env.str("OTP_RATE_PER_EMAIL", default="5/900")  # requests/seconds
+OTP_RATE_PER_IP = env.str("OTP_RATE_PER_IP", default="20/3600")
+# Trust X-Forwarded-For's first hop for the client IP only behind a known proxy.
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Trading Platform <login@localhost>")
+
+# --- metrics ----------------------------------------------------------------------
+# Set in multi-process deployments; prometheus_client then aggregates across workers.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=600)
+
+# --- i18n, static -----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- production hardening -----------------------------------------------------------
+if not DEBUG:
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
+from config.logging import build_logging_config  # noqa: E402
+
+LOGGING = build_logging_config(level=LOG_LEVEL, json=LOG_JSON)
+
+# Serve /static/ from the ASGI app itself (admin and docs assets). Behind a CDN or
+# reverse proxy that serves collectstatic's output, set SERVE_STATIC=false.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
