@@ -1,41 +1,44 @@
-# The two commands: `make run` and `make test`. Nothing else is needed by hand.
+# The two commands: `make run` starts the platform, `make test` passes the tests.
+# Nothing else is needed by hand: both create the virtualenv and install into it.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+DEPS_HASH := $(shell md5sum pyproject.toml | cut -c1-12)
+RUN_STAMP := $(VENV)/.run-$(DEPS_HASH)
+DEV_STAMP := $(VENV)/.dev-$(DEPS_HASH)
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/platform
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint bench install services clean
+.PHONY: run test lint bench services clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-
-$(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	rm -f $(VENV)/.run-*; touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	rm -f $(VENV)/.dev-* $(VENV)/.run-*; touch $@ $(RUN_STAMP)
 
-install: $(STAMP)
-
-run: install
+run: $(RUN_STAMP)
 	@$(PY) manage.py runplatform
 
 services:
 	@bash scripts/ensure-services.sh
 
-test: install services
+test: $(DEV_STAMP) services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
-bench: install services
+bench: $(DEV_STAMP) services
 	$(PY) bench/http_baseline.py
 
 clean:

@@ -31,7 +31,8 @@ async def asgi_request(
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if body and not any(k == b"content-length" for k, _ in raw_headers):
         raw_headers.append((b"content-length", str(len(body)).encode()))
-    raw_headers.append((b"host", b"testserver"))
+    if not any(k == b"host" for k, _ in raw_headers):
+        raw_headers.append((b"host", b"testserver"))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

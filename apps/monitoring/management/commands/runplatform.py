@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,6 +54,12 @@ class Command(BaseCommand):
             return
         sys.stdout.flush()
         env = dict(os.environ, PORT=str(port), PYTHONUNBUFFERED="1")
+        if not embedded:
+            # Several web workers: Prometheus counters live in shared files, fresh per start.
+            metrics_dir = Path(settings.VAR_DIR) / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
         honcho = str(Path(venv_bin) / "honcho")
