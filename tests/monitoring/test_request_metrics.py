@@ -61,7 +61,10 @@ async def test_metrics_endpoint__labels_by_route_template_not_raw_path():
     assert 'le="0.005"' in text
     assert "does-not-exist-42" not in text
     assert 'route="<unmatched>"' in text
-    assert 'platform_http_requests_total{backend="platform",method="GET",route="/api/ping",status="200"}' in text
+    assert (
+        'platform_http_requests_total{backend="platform",method="GET",'
+        'route="/api/ping",status="200"}'
+    ) in text
 
 
 @pytest.mark.django_db(transaction=True)

@@ -65,7 +65,7 @@ class Command(BaseCommand):
         honcho = str(Path(venv_bin) / "honcho")
         root = str(settings.BASE_DIR)
         os.chdir(root)
-        os.execvpe(honcho, [honcho, "start", "-f", procfile, "-d", root], env)
+        os.execvpe(honcho, [honcho, "start", "-f", procfile, "-d", root], env)  # noqa: S606
 
     def _ensure_dev_superuser(self) -> None:
         if not settings.DEBUG:

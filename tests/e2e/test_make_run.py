@@ -1,0 +1,84 @@
+"""`make run` on embedded defaults serves health, docs and admin within 60 s; Ctrl-C
+stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(url: str, status: int, deadline: float) -> httpx.Response:
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=3, follow_redirects=False)
+            if response.status_code == status:
+                return response
+            last = response.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer {status} in time (last: {last!r})")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp_path):
+    port, chain_port = free_port(), free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "VAR_DIR": str(tmp_path / "var"),
+        "PORT": str(port),
+        "LOCALNET_PORT": str(chain_port),
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = started + 60
+        base = f"http://127.0.0.1:{port}"
+        health = _wait_for(f"{base}/api/health", 200, deadline)
+        docs = _wait_for(f"{base}/api/docs", 200, deadline)
+        admin = _wait_for(f"{base}/admin/", 302, deadline)
+        login = _wait_for(f"{base}/admin/login/", 200, deadline)
+        elapsed = time.monotonic() - started
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+
+    assert elapsed < 60
+    assert health.json()["status"] == "ok"
+    assert health.json()["checks"]["chain_rpc"]["status"] == "up"
+    assert "swagger" in docs.text.lower()
+    assert "/admin/login/" in admin.headers["location"]
+    assert "csrfmiddlewaretoken" in login.text
+    assert f"http://127.0.0.1:{port}/api/docs" in output
+    assert "Created development superuser: admin /" in output
+    deadline = time.monotonic() + 15
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(proc.pid), "Ctrl-C left processes running"
