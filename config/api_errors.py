@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 logger = logging.getLogger("api")
@@ -35,6 +35,18 @@ STATUS_CODES: dict[int, str] = {
     503: "unavailable",
     504: "timeout",
 }
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(Schema):
+    """The one error format, for OpenAPI `response={4xx: ErrorOut}` declarations."""
+
+    error: ErrorDetail
 
 
 class ApiError(Exception):
@@ -100,8 +112,8 @@ def _field_from_loc(loc: tuple | list) -> str | None:
     if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form", "file"}:
         source, parts = parts[0], parts[1:]
         # A body schema is wrapped in its parameter name; the client never sees it.
-        if source == "body" and len(parts) > 1:
-            parts = parts[1:]
+        if source == "body":
+            parts = parts[1:] or ["body"]
     return ".".join(parts) or None
 
 

@@ -20,3 +20,14 @@ def _clear_cache():
     """Rate-limit counters and cached lookups must not leak between tests."""
     cache.clear()
     yield
+
+
+@pytest.fixture
+def api_token(transactional_db) -> str:
+    """A live bearer token for a fresh user."""
+    from django.contrib.auth import get_user_model
+
+    from apps.ingestion.services.api_tokens import api_token_issue
+
+    user = get_user_model().objects.create_user(username="ops@example.com", email="ops@example.com")
+    return api_token_issue(user=user, name="test").raw

@@ -7,13 +7,17 @@ from ninja.security import HttpBearer
 
 
 class ApiTokenAuth(HttpBearer):
-    async def authenticate(self, request: HttpRequest, token: str):
-        from apps.ingestion.services.api_tokens import api_token_user
+    """Sets request.user and request.auth_token (the ApiToken row) for the view."""
 
-        user = await api_token_user(raw_token=token)
-        if user is not None:
-            request.user = user
-        return user
+    async def authenticate(self, request: HttpRequest, token: str):
+        from apps.ingestion.services.api_tokens import api_token_authenticate
+
+        api_token = await api_token_authenticate(raw_token=token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        request.auth_token = api_token
+        return api_token.user
 
 
 api_token_auth = ApiTokenAuth()
