@@ -13,7 +13,7 @@ API_PREFIX = "/api/"
 
 
 class DualModeMiddleware:
-    """Base for middleware that only post-processes: runs natively in either chain."""
+    """Base for middleware without I/O: runs natively in either chain, no thread hop."""
 
     sync_capable = True
     async_capable = True
@@ -27,10 +27,15 @@ class DualModeMiddleware:
     def __call__(self, request: HttpRequest):
         if self.async_mode:
             return self._acall(request)
+        self.start(request)
         return self.process(request, self.get_response(request))
 
     async def _acall(self, request: HttpRequest):
+        self.start(request)
         return self.process(request, await self.get_response(request))
+
+    def start(self, request: HttpRequest) -> None:
+        """Before the view; no I/O here (it runs on the event loop)."""
 
     def process(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         raise NotImplementedError

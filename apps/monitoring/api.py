@@ -11,7 +11,7 @@ from pydantic import Field
 
 from apps.ingestion.auth import api_token_auth
 from apps.monitoring.services.health import platform_health
-from apps.monitoring.services.request_metrics import all_route_stats
+from apps.monitoring.services.request_metrics import RouteStats, all_route_stats
 
 router = Router(tags=["platform"])
 
@@ -57,26 +57,14 @@ async def health(request: HttpRequest):
     return Status(503 if down else 200, body)
 
 
-class RouteStatsOut(Schema):
-    route: str
-    backend: str | None
-    window_seconds: int
-    requests: int
-    errors: int
-    error_rate: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-
-
 class WindowQuery(Schema):
     window: int = Field(60, ge=1, le=3600, description="seconds to look back")
 
 
-@router.get("/metrics/routes", response=list[RouteStatsOut], auth=api_token_auth)
+@router.get("/metrics/routes", response=list[RouteStats], auth=api_token_auth)
 def route_metrics(request: HttpRequest, query: Query[WindowQuery]):
     """p50/p95/p99 latency and 5xx error rate per route and backend (this process)."""
-    return [asdict(s) for s in all_route_stats(window_seconds=query.window)]
+    return all_route_stats(window_seconds=query.window)
 
 
 class PingOut(Schema):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from apps.monitoring.services.request_metrics import record_request
+from config.middleware import DualModeMiddleware
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -21,38 +21,21 @@ def route_template(request: HttpRequest) -> str:
     return "/" + match.route.replace("<", "{").replace(">", "}")
 
 
-class RequestMetricsMiddleware:
-    sync_capable = True
-    async_capable = True
-
+class RequestMetricsMiddleware(DualModeMiddleware):
     def __init__(self, get_response) -> None:
-        self.get_response = get_response
+        super().__init__(get_response)
         self.backend = settings.BACKEND_NAME
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
-        if self.async_mode:
-            return self._acall(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        self._record(request, response, time.perf_counter() - started)
+    def start(self, request: HttpRequest) -> None:
+        request.metrics_started = time.perf_counter()
+
+    def process(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path.startswith("/api/"):
+            record_request(
+                route=route_template(request),
+                method=request.method or "GET",
+                backend=getattr(request, "backend_name", self.backend),
+                status=response.status_code,
+                seconds=time.perf_counter() - request.metrics_started,
+            )
         return response
-
-    async def _acall(self, request: HttpRequest):
-        started = time.perf_counter()
-        response = await self.get_response(request)
-        self._record(request, response, time.perf_counter() - started)
-        return response
-
-    def _record(self, request: HttpRequest, response: HttpResponseBase, seconds: float) -> None:
-        if not request.path.startswith("/api/"):
-            return
-        record_request(
-            route=route_template(request),
-            method=request.method or "GET",
-            backend=getattr(request, "backend_name", self.backend),
-            status=response.status_code,
-            seconds=seconds,
-        )
