@@ -38,8 +38,11 @@ test: $(DEV_STAMP) services
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(DEV_STAMP) services
+# wrk is the load generator when it can be installed; else bench/loadgen.py stands in.
+bench: $(DEV_STAMP)
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(PY) bench/http_baseline.py
+	$(PY) bench/asgi_servers.py
 
 clean:
 	rm -rf $(VENV) var

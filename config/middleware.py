@@ -82,13 +82,3 @@ def _message_for(status: int, request: HttpRequest) -> str:
     if status >= 500:
         return "internal error"
     return STATUS_CODES.get(status, "error").replace("_", " ")
-
-
-class SecurityHeadersMiddleware(DualModeMiddleware):
-    """The headers SecurityMiddleware would set, for the async fast path."""
-
-    def process(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        return response

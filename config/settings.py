@@ -63,12 +63,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# The lean chain for async views (config/fast_asgi.py): async-native middleware only,
-# so a request never hops to a thread unless the view asks for one.
+# The lean chain for async views (config/fast_asgi.py): I/O-free DualModeMiddleware
+# only, run flat around the view, so a request never hops to a thread on its own.
+# (Security headers are appended by the fast path's send, as constant bytes.)
 FAST_PATH_MIDDLEWARE = [
     "apps.monitoring.middleware.RequestMetricsMiddleware",
     "config.middleware.ApiErrorFormatMiddleware",
-    "config.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

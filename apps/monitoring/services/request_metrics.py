@@ -167,14 +167,31 @@ def latency_window() -> LatencyWindow:
     return _window
 
 
+# Label children per (route, method, backend, status): .labels() costs a few µs a call,
+# and the key space is bounded by route templates, not raw paths.
+_children: dict[tuple[str, str, str, int], tuple] = {}
+
+
+def _metric_children(route: str, method: str, backend: str, status: int) -> tuple:
+    key = (route, method, backend, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUEST_LATENCY.labels(route, method, backend),
+            REQUESTS.labels(route, method, backend, str(status)),
+            REQUEST_ERRORS.labels(route, method, backend) if status >= 500 else None,
+        )
+    return children
+
+
 def record_request(*, route: str, method: str, backend: str, status: int, seconds: float) -> None:
     """Record one API request in Prometheus and in the rolling window."""
-    error = status >= 500
-    REQUEST_LATENCY.labels(route, method, backend).observe(seconds)
-    REQUESTS.labels(route, method, backend, str(status)).inc()
-    if error:
-        REQUEST_ERRORS.labels(route, method, backend).inc()
-    latency_window().record(route=route, backend=backend, seconds=seconds, error=error)
+    latency, requests, errors = _metric_children(route, method, backend, status)
+    latency.observe(seconds)
+    requests.inc()
+    if errors is not None:
+        errors.inc()
+    latency_window().record(route=route, backend=backend, seconds=seconds, error=errors is not None)
 
 
 def route_stats(*, route: str, backend: str | None = None, window_seconds: int = 60) -> RouteStats:

@@ -1,0 +1,1 @@
+"""HTTP benchmarks: see bench/RESULTS.md."""
