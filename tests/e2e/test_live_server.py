@@ -8,6 +8,7 @@ import httpx
 import pytest
 import websockets
 
+from apps.chain.localnet import start_localnet_in_thread
 from config.asgi import application
 from tests.servers import free_port, serve_asgi
 
@@ -18,6 +19,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def live_url():
     with serve_asgi(application) as url:
         yield url
+
+
+def test_health__everything_up__200_over_a_socket(live_url, settings):
+    with start_localnet_in_thread(slot_ms=0) as net:
+        settings.SOLANA_RPC_URLS = [net.rpc_url]
+        response = httpx.get(f"{live_url}/api/health", timeout=10)
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok" and body["down"] == []
+    assert {name: c["status"] for name, c in body["checks"].items()} == {
+        "database": "up", "redis": "up", "chain_rpc": "up"}
+    assert body["checks"]["chain_rpc"]["latency_ms"] > 0
 
 
 def test_health__chain_rpc_down__503_naming_it(live_url, settings):
