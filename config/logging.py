@@ -45,5 +45,6 @@ def build_logging_config(*, level: str, json: bool) -> dict[str, Any]:
         "loggers": {
             "django.server": {"level": "WARNING"},
             "uvicorn.access": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},  # one line per RPC call drowns everything else
         },
     }
