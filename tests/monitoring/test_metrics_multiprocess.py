@@ -52,7 +52,8 @@ def test_two_granian_workers__metrics_count_every_request_once(tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
 
-    writers = {m.group(1) for f in metrics_dir.iterdir() if (m := re.search(r"_(\d+)\.db$", f.name))}
+    pid_of = re.compile(r"_(\d+)\.db$")
+    writers = {m.group(1) for f in metrics_dir.iterdir() if (m := pid_of.search(f.name))}
     assert len(writers) >= 2, "only one worker served: the test did not exercise aggregation"
     pattern = re.compile(
         r'^platform_http_requests_total\{[^}]*route="/api/ping"[^}]*status="200"[^}]*\} (\S+)$',
