@@ -114,9 +114,9 @@ async def test_accounts_fees_and_versions_parse(net: LocalnetHandle) -> None:
         )
 
         assert (await client.get_fee_for_message(tx.message)).value == 5000 + 12
-        await client.send_transaction(
-            tx, opts=TxOpts(skip_confirmation=False, preflight_commitment=Processed)
-        )
+        sent = await client.send_transaction(tx, opts=TxOpts(preflight_commitment=Processed))
+        # Confirmed means a later slot has started, so the fee cache holds the tx's slot.
+        await client.confirm_transaction(sent.value, Confirmed, sleep_seconds=0.02)
         fees = (await client.get_recent_prioritization_fees([payer.pubkey()])).value
         assert any(fee.prioritization_fee == 2_000 for fee in fees)
         accounts = (await client.get_multiple_accounts([payer.pubkey(), Keypair().pubkey()])).value
