@@ -17,7 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 
 
 class Command(BaseCommand):
@@ -28,7 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-start", action="store_true", help="prepare only")
 
     def handle(self, *args, port: int, no_start: bool, **options) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+        except OperationalError as exc:
+            db = settings.DATABASES["default"]
+            raise CommandError(
+                f"cannot use the database {db.get('NAME')!r} on {db.get('HOST') or 'local'}: "
+                f"{str(exc).strip().splitlines()[-1]}. Check DATABASE_URL (does the database "
+                "exist? `createdb` it) or unset it to run on SQLite."
+            ) from None
         self._ensure_dev_superuser()
         embedded = not (os.environ.get("DATABASE_URL") or settings.REDIS_URL)
         procfile = "Procfile.embedded" if embedded else "Procfile"
