@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,23 +11,10 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from apps.chain.localnet import LocalnetHandle, start_localnet_in_thread
+from apps.chain.localnet import LocalnetHandle
 from tests.chain.localnet import SOL, b64, result, rpc, transfer_tx
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-
-
-@pytest.fixture(scope="module")
-def net() -> Iterator[LocalnetHandle]:
-    with start_localnet_in_thread(slot_ms=0) as handle:  # the test steps the clock
-        yield handle
-
-
-@pytest.fixture
-def payer(net: LocalnetHandle) -> Keypair:
-    keypair = Keypair()
-    net.chain.airdrop(keypair.pubkey(), 10 * SOL)
-    return keypair
 
 
 def _blockhash(net: LocalnetHandle) -> Hash:

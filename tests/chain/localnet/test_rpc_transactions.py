@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
-import pytest
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
 from solders.transaction import VersionedTransaction
 
-from apps.chain.localnet import LocalnetHandle, start_localnet_in_thread
+from apps.chain.localnet import LocalnetHandle
 from tests.chain.localnet import SOL, b64, badly_signed, result, rpc, transfer_tx
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
-
-
-@pytest.fixture(scope="module")
-def net() -> Iterator[LocalnetHandle]:
-    with start_localnet_in_thread(slot_ms=0) as handle:
-        yield handle
-
-
-@pytest.fixture
-def payer(net: LocalnetHandle) -> Keypair:
-    keypair = Keypair()
-    net.chain.airdrop(keypair.pubkey(), 10 * SOL)
-    return keypair
 
 
 def _blockhash(net: LocalnetHandle) -> Hash:
