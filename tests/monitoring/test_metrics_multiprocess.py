@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -45,8 +46,12 @@ def test_two_granian_workers__metrics_count_every_request_once(tmp_path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        for _ in range(REQUESTS):  # a new connection each: the kernel spreads them
-            assert httpx.get(f"{base}/api/ping", timeout=5).status_code == 200
+        # Concurrent new connections keep both workers accepting.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(
+                lambda _: httpx.get(f"{base}/api/ping", timeout=5).status_code, range(REQUESTS)
+            ))
+        assert statuses == [200] * REQUESTS
         scrapes = [httpx.get(f"{base}/metrics", timeout=5).text for _ in range(6)]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
