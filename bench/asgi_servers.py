@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     APPS,
     SERVERS,
+    add_load_options,
     install_signal_handlers,
     load_generator,
     measure,
@@ -36,15 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         "--app", default="platform", help=f"one of {sorted(APPS)} or a module:attr ASGI app"
     )
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
-    parser.add_argument(
-        "--load-generator",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="auto: wrk when on PATH, else bench/loadgen.py",
-    )
-    parser.add_argument(
-        "--pin", action="store_true", help="taskset: server on CPU 0, load generator on CPU 1"
-    )
+    add_load_options(parser)
     args = parser.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(servers) - set(SERVERS)

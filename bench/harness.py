@@ -264,6 +264,19 @@ def measure(
         return run_load(url, seconds=seconds, connections=connections, cpu=load_cpu)
 
 
+def add_load_options(parser) -> None:
+    """The load-generator options every HTTP bench takes."""
+    parser.add_argument(
+        "--load-generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="auto: wrk when on PATH, else bench/loadgen.py",
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="taskset: server on CPU 0, load generator on CPU 1"
+    )
+
+
 def install_signal_handlers() -> None:
     """SIGTERM/SIGHUP behave like Ctrl-C, so every `finally` stops its server."""
 

@@ -30,6 +30,7 @@ from bench.harness import (  # noqa: E402
     APPS,
     PRODUCTION_SERVER,
     SERVERS,
+    add_load_options,
     install_signal_handlers,
     load_generator,
     measure,
@@ -50,15 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         default=APPS["platform"],
         help="module:attr for the platform column (A/B runs against a candidate app)",
     )
-    parser.add_argument(
-        "--load-generator",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="auto: wrk when on PATH, else bench/loadgen.py",
-    )
-    parser.add_argument(
-        "--pin", action="store_true", help="taskset: server on CPU 0, load generator on CPU 1"
-    )
+    add_load_options(parser)
     args = parser.parse_args(argv)
     install_signal_handlers()
     if args.load_generator != "auto":

@@ -114,9 +114,11 @@ class RpcMethods(TransactionMethods):
         return self.chain.minimum_balance_for_rent_exemption(data_len)
 
     def get_recent_prioritization_fees(self, params: list[Any]) -> Any:
-        keys = p.list_arg(params, 0) if params and params[0] is not None else []
-        if len(keys) > MAX_PRIORITIZATION_FEE_ACCOUNTS:
-            raise invalid_params(f"Too many inputs provided; max {MAX_PRIORITIZATION_FEE_ACCOUNTS}")
+        keys = (
+            p.list_arg(params, 0, max_len=MAX_PRIORITIZATION_FEE_ACCOUNTS)
+            if params and params[0] is not None
+            else []
+        )
         accounts = [p.pubkey(k) for k in keys]
         return [
             {"prioritizationFee": fee, "slot": slot}
@@ -141,9 +143,7 @@ class RpcMethods(TransactionMethods):
 
     def get_multiple_accounts(self, params: list[Any]) -> Any:
         p.require(params, 1)
-        keys = p.list_arg(params, 0)
-        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
-            raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        keys = p.list_arg(params, 0, max_len=MAX_MULTIPLE_ACCOUNTS)
         pubkeys = [p.pubkey(k) for k in keys]
         cfg = p.config_arg(params, 1)
         # getMultipleAccounts defaults to base64, unlike getAccountInfo (legacy base58).

@@ -77,10 +77,12 @@ def u64_arg(params: list[Any], index: int) -> int:
     return value
 
 
-def list_arg(params: list[Any], index: int) -> list[Any]:
+def list_arg(params: list[Any], index: int, *, max_len: int | None = None) -> list[Any]:
     value = params[index] if index < len(params) else None
     if not isinstance(value, list):
         raise type_error(value, "a sequence")
+    if max_len is not None and len(value) > max_len:
+        raise invalid_params(f"Too many inputs provided; max {max_len}")
     return value
 
 

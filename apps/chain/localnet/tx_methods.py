@@ -131,9 +131,7 @@ class TransactionMethods:
 
     def get_signature_statuses(self, params: list[Any]) -> Any:
         p.require(params, 1)
-        raw = p.list_arg(params, 0)
-        if len(raw) > MAX_SIGNATURE_STATUSES:
-            raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
+        raw = p.list_arg(params, 0, max_len=MAX_SIGNATURE_STATUSES)
         signatures = [p.signature(s) for s in raw]
         cfg = p.config_arg(params, 1)
         search_history = bool(cfg.get("searchTransactionHistory"))
