@@ -10,6 +10,12 @@ Commitment model (documented because LiteSVM holds only the latest state):
 - account reads see the latest state whatever the commitment (no forks here, so
   what is processed is what will be finalized).
 
+Bundles (`execute_bundle`) run all-or-nothing in the current slot. LiteSVM has no
+snapshots, so a bundle records the pre-state of every account its transactions
+reference and writes it back on failure. LiteSVM's own signature history cannot be
+rolled back, so it is switched off and duplicate signatures are refused here from the
+chain's records instead (the status cache a validator keeps).
+
 Block height equals slot: the localnet never skips a slot. A blockhash made in slot
 ``s`` stays valid while the block height is at most ``s + 150``, like a validator's
 MAX_PROCESSING_AGE; LiteSVM's own check (latest blockhash only) is switched off and
@@ -39,15 +45,16 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
+from .modelled import ModelledExecutor, ProgramModel, calls_model, placeholder_program_account
 from .records import (
     SYSTEM_PROGRAM,
+    ResolvedKeys,
+    RunMeta,
     SlotRecord,
     TokenBalance,
     TxRecord,
     compute_budget,
-    inner_instructions,
     resolve_keys,
-    return_data,
     split_result,
     token_balances,
     with_blockhash,
@@ -73,6 +80,21 @@ class ExecutionOutcome:
 
 
 @dataclass
+class BundleOutcome:
+    """What happened to a bundle: every transaction landed (`records`), or none did."""
+
+    signatures: list[Signature]
+    slot: int
+    records: list[TxRecord]
+    failed_index: int | None = None  # the transaction that failed the bundle
+    err: Any = None  # that transaction's error, in the validator's JSON form
+
+    @property
+    def landed(self) -> bool:
+        return self.failed_index is None
+
+
+@dataclass
 class SimulationOutcome:
     err: Any
     logs: list[str]
@@ -93,13 +115,16 @@ class Chain:
         self.finality_depth = finality_depth
         self.history_slots = history_slots
         self._lock = threading.RLock()
-        self._svm = LiteSVM().with_blockhash_check(False)
+        # No LiteSVM signature history: a rolled-back bundle must leave no signature
+        # behind, and LiteSVM cannot forget one; `_by_signature` is the status cache.
+        self._svm = LiteSVM().with_blockhash_check(False).with_transaction_history(0)
         self._slot = 0
         self._slots: OrderedDict[int, SlotRecord] = OrderedDict()
         self._blockhash_slot: dict[Hash, int] = {}
         self._by_signature: dict[Signature, TxRecord] = {}
         self._by_address: dict[Pubkey, deque[TxRecord]] = {}
         self._airdrop_counter = 0
+        self.program_models: dict[Pubkey, ProgramModel] = {}
         self.slot_listeners: list[Callable[[SlotRecord], None]] = []
         self.transaction_listeners: list[Callable[[TxRecord], None]] = []
         self.faucet = Keypair()
@@ -231,43 +256,21 @@ class Chain:
         with self._lock:
             if not self.is_blockhash_valid(tx.message.recent_blockhash):
                 return ExecutionOutcome(signature, "BlockhashNotFound", None)
+            if signature in self._by_signature:
+                return ExecutionOutcome(signature, "AlreadyProcessed", None)
             keys = resolve_keys(tx.message, self._svm.get_account)
             all_keys = keys.all
             pre = [self._svm.get_balance(k) or 0 for k in all_keys]
             pre_tokens = token_balances(all_keys, self._svm.get_account)
-            result = self._svm.send_transaction(tx)
-            err, meta = split_result(result)
+            err, meta = self._run(tx)
             post = [self._svm.get_balance(k) or 0 for k in all_keys]
             # A failure the runtime committed still charged the fee payer; one it
             # rejected before execution (bad blockhash, no funds...) left no trace.
             if err is not None and post[0] >= pre[0]:
                 return ExecutionOutcome(signature, err, None)
-            written_keys = all_keys[:1]  # a failed transaction only charged its fee payer
-            if err is None:
-                written_keys = [k for k, w in zip(all_keys, keys.writable, strict=True) if w]
             slot_record = self._slots[self._slot]
-            record = TxRecord(
-                signature=signature,
-                slot=self._slot,
-                index=len(slot_record.transactions),
-                transaction=tx,
-                account_keys=keys.static,
-                loaded_writable=keys.loaded_writable,
-                loaded_readonly=keys.loaded_readonly,
-                writable=keys.writable,
-                err=err,
-                logs=list(meta.logs()),
-                fee=meta.fee(),
-                compute_units=meta.compute_units_consumed(),
-                compute_unit_price=compute_budget(tx.message)[1],
-                pre_balances=pre,
-                post_balances=post,
-                pre_token_balances=pre_tokens,
-                post_token_balances=token_balances(all_keys, self._svm.get_account),
-                inner_instructions=inner_instructions(meta),
-                return_data=return_data(meta),
-                accounts_written=[(k, self._svm.get_account(k)) for k in written_keys],
-                block_time=slot_record.block_time,
+            record = self._record(
+                tx, keys, err, meta, pre, post, pre_tokens, len(slot_record.transactions)
             )
             slot_record.transactions.append(record)
             self._by_signature[signature] = record
@@ -276,6 +279,138 @@ class Chain:
         for listener in list(self.transaction_listeners):
             listener(record)
         return ExecutionOutcome(signature, err, record)
+
+    def _run(self, tx: VersionedTransaction) -> tuple[Any, RunMeta | None]:
+        """Run `tx` on the VM (lock held): LiteSVM alone, or with the program models
+        when it calls one. Returns (err, meta); meta is None when nothing ran."""
+        if calls_model(tx, self.program_models):
+            run = ModelledExecutor(self._svm, self.program_models).run(tx, commit=True)
+            return run.err, run.meta
+        err, meta = split_result(self._svm.send_transaction(tx))
+        return err, RunMeta.from_litesvm(meta)
+
+    def register_program_model(self, model: ProgramModel) -> None:
+        """Serve `model.program_id` with a Python model (see modelled.py)."""
+        with self._lock:
+            self.program_models[model.program_id] = model
+            if self._svm.get_account(model.program_id) is None:
+                self._svm.set_account(model.program_id, placeholder_program_account())
+
+    def _record(
+        self,
+        tx: VersionedTransaction,
+        keys: ResolvedKeys,
+        err: Any,
+        meta: RunMeta,
+        pre: list[int],
+        post: list[int],
+        pre_tokens: list[TokenBalance],
+        index: int,
+    ) -> TxRecord:
+        """The record of a transaction the runtime just ran in the current slot."""
+        all_keys = keys.all
+        written_keys = all_keys[:1]  # a failed transaction only charged its fee payer
+        if err is None:
+            written_keys = [k for k, w in zip(all_keys, keys.writable, strict=True) if w]
+        slot_record = self._slots[self._slot]
+        return TxRecord(
+            signature=tx.signatures[0],
+            slot=self._slot,
+            index=index,
+            transaction=tx,
+            account_keys=keys.static,
+            loaded_writable=keys.loaded_writable,
+            loaded_readonly=keys.loaded_readonly,
+            writable=keys.writable,
+            err=err,
+            logs=meta.logs,
+            fee=meta.fee,
+            compute_units=meta.compute_units,
+            compute_unit_price=compute_budget(tx.message)[1],
+            pre_balances=pre,
+            post_balances=post,
+            pre_token_balances=pre_tokens,
+            post_token_balances=token_balances(all_keys, self._svm.get_account),
+            inner_instructions=meta.inner_instructions,
+            return_data=meta.return_data,
+            accounts_written=[(k, self._svm.get_account(k)) for k in written_keys],
+            block_time=slot_record.block_time,
+        )
+
+    def execute_bundle(self, txs: list[VersionedTransaction]) -> BundleOutcome:
+        """Execute `txs` in order in the current slot, all or nothing, like a block engine's bundle.
+
+        Any error fails the bundle, even one the runtime would commit with a fee. On
+        failure every account any transaction referenced is written back as it was, and
+        nothing is recorded or announced: the bundle leaves no trace. Listeners hear of
+        the transactions only once the whole bundle has committed.
+        """
+        if not txs:
+            raise ValueError("a bundle needs at least one transaction")
+        signatures = [tx.signatures[0] for tx in txs]
+        records: list[TxRecord] = []
+        with self._lock:
+            slot = self._slot
+            slot_record = self._slots[slot]
+            pre_state: dict[Pubkey, Account | None] = {}
+            seen: set[Signature] = set()
+            for position, tx in enumerate(txs):
+                err, record = self._run_in_bundle(
+                    tx, pre_state, seen, len(slot_record.transactions) + position
+                )
+                if err is not None:
+                    self._restore(pre_state)
+                    return BundleOutcome(signatures, slot, [], position, err)
+                assert record is not None
+                records.append(record)
+                seen.add(record.signature)
+            for record in records:
+                slot_record.transactions.append(record)
+                self._by_signature[record.signature] = record
+                for key in dict.fromkeys(
+                    record.account_keys + record.loaded_writable + record.loaded_readonly
+                ):
+                    self._by_address.setdefault(key, deque()).append(record)
+        for record in records:
+            for listener in list(self.transaction_listeners):
+                listener(record)
+        return BundleOutcome(signatures, slot, records)
+
+    def _run_in_bundle(
+        self,
+        tx: VersionedTransaction,
+        pre_state: dict[Pubkey, Account | None],
+        seen: set[Signature],
+        index: int,
+    ) -> tuple[Any, TxRecord | None]:
+        """Run one bundle transaction (lock held), saving the pre-state of what it references."""
+        signature = tx.signatures[0]
+        if not self.is_blockhash_valid(tx.message.recent_blockhash):
+            return "BlockhashNotFound", None
+        if signature in self._by_signature or signature in seen:
+            return "AlreadyProcessed", None
+        # Keys are resolved against the state the earlier bundle transactions left, so a
+        # lookup table they extended is read as the runtime reads it.
+        keys = resolve_keys(tx.message, self._svm.get_account)
+        all_keys = keys.all
+        tables = [lookup.account_key for lookup in getattr(tx.message, "address_table_lookups", [])]
+        for key in [*all_keys, *tables]:
+            if key not in pre_state:
+                pre_state[key] = self._svm.get_account(key)
+        pre = [self._svm.get_balance(k) or 0 for k in all_keys]
+        pre_tokens = token_balances(all_keys, self._svm.get_account)
+        err, meta = self._run(tx)
+        if err is not None:
+            return err, None
+        post = [self._svm.get_balance(k) or 0 for k in all_keys]
+        return None, self._record(tx, keys, None, meta, pre, post, pre_tokens, index)
+
+    def _restore(self, pre_state: dict[Pubkey, Account | None]) -> None:
+        for key, account in pre_state.items():
+            if account is None:
+                # A zero-lamport account is how LiteSVM forgets one.
+                account = Account(lamports=0, data=b"", owner=SYSTEM_PROGRAM, executable=False)
+            self._svm.set_account(key, account)
 
     def simulate(
         self,
@@ -299,19 +434,9 @@ class Chain:
                 )
             keys = resolve_keys(tx.message, self._svm.get_account).all
             pre = [self._svm.get_balance(k) or 0 for k in keys]
-            self._svm.with_sigverify(sig_verify)
-            try:
-                result = self._svm.simulate_transaction(tx)
-            finally:
-                self._svm.with_sigverify(True)
-            if isinstance(result, FailedTransactionMetadata):
-                err, meta = split_result(result)
-                post_accounts: dict[Pubkey, Account] = {}
-            else:
-                err, meta = None, result.meta()
-                post_accounts = dict(result.post_accounts())
+            err, meta, post_accounts = self._simulate_raw(tx, sig_verify)
             post = [
-                post_accounts[k].lamports if k in post_accounts else balance
+                post_accounts[k].lamports if post_accounts.get(k) else balance
                 for k, balance in zip(keys, pre, strict=True)
             ]
             accounts = [
@@ -320,16 +445,35 @@ class Chain:
             ]
             return SimulationOutcome(
                 err=err,
-                logs=list(meta.logs()),
-                units_consumed=meta.compute_units_consumed(),
-                fee=meta.fee(),
-                return_data=return_data(meta),
-                inner_instructions=inner_instructions(meta),
+                logs=meta.logs if meta else [],
+                units_consumed=meta.compute_units if meta else 0,
+                fee=meta.fee if meta else 0,
+                return_data=meta.return_data if meta else None,
+                inner_instructions=meta.inner_instructions if meta else [],
                 accounts=accounts,
                 pre_balances=pre,
                 post_balances=post,
                 replacement_blockhash=replacement,
             )
+
+    def _simulate_raw(
+        self, tx: VersionedTransaction, sig_verify: bool
+    ) -> tuple[Any, RunMeta | None, dict[Pubkey, Account | None]]:
+        """(err, meta, post-state of touched accounts) without committing (lock held)."""
+        if calls_model(tx, self.program_models):
+            run = ModelledExecutor(self._svm, self.program_models).run(
+                tx, commit=False, sig_verify=sig_verify
+            )
+            return run.err, run.meta, run.post_state if run.err is None else {}
+        self._svm.with_sigverify(sig_verify)
+        try:
+            result = self._svm.simulate_transaction(tx)
+        finally:
+            self._svm.with_sigverify(True)
+        if isinstance(result, FailedTransactionMetadata):
+            err, meta = split_result(result)
+            return err, RunMeta.from_litesvm(meta), {}
+        return None, RunMeta.from_litesvm(result.meta()), dict(result.post_accounts())
 
     def airdrop(self, pubkey: Pubkey, lamports: int) -> ExecutionOutcome:
         """Send a real, signed faucet transfer to `pubkey` in the current slot."""
@@ -391,6 +535,7 @@ def _write_locks(record: TxRecord, account: Pubkey) -> bool:
 
 __all__ = [
     "COMMITMENTS",
+    "BundleOutcome",
     "Chain",
     "ExecutionOutcome",
     "SimulationOutcome",

@@ -239,6 +239,28 @@ def with_blockhash(tx: VersionedTransaction, blockhash: Hash) -> VersionedTransa
     return VersionedTransaction.populate(new_msg, tx.signatures)
 
 
+@dataclass
+class RunMeta:
+    """What one execution produced besides account writes, whoever ran it
+    (LiteSVM, or the modelled-program executor)."""
+
+    logs: list[str]
+    fee: int
+    compute_units: int
+    inner_instructions: list[dict[str, Any]]
+    return_data: dict[str, Any] | None
+
+    @classmethod
+    def from_litesvm(cls, meta: TransactionMetadata) -> RunMeta:
+        return cls(
+            logs=list(meta.logs()),
+            fee=meta.fee(),
+            compute_units=meta.compute_units_consumed(),
+            inner_instructions=inner_instructions(meta),
+            return_data=return_data(meta),
+        )
+
+
 def split_result(
     result: TransactionMetadata | FailedTransactionMetadata,
 ) -> tuple[Any, TransactionMetadata]:
@@ -257,17 +279,21 @@ def inner_instructions(meta: TransactionMetadata) -> list[dict[str, Any]]:
             {
                 "index": index,
                 "instructions": [
-                    {
-                        "programIdIndex": ii.instruction.program_id_index,
-                        "accounts": list(bytes(ii.instruction.accounts)),
-                        "data": bytes(ii.instruction.data),
-                        "stackHeight": ii.stack_height,
-                    }
-                    for ii in inner
+                    _inner_json(ii.instruction(), ii.stack_height()) for ii in inner
                 ],
             }
         )
     return out
+
+
+def _inner_json(instruction: Any, stack_height: int) -> dict[str, Any]:
+    # solders exposes InnerInstruction's fields as methods, not attributes.
+    return {
+        "programIdIndex": instruction.program_id_index,
+        "accounts": list(bytes(instruction.accounts)),
+        "data": bytes(instruction.data),
+        "stackHeight": stack_height,
+    }
 
 
 def return_data(meta: TransactionMetadata) -> dict[str, Any] | None:
