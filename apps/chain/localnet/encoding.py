@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from solders.account import Account
@@ -14,6 +15,7 @@ from solders.transaction import VersionedTransaction
 from .b58 import b58encode
 from .errors import INVALID_REQUEST, RpcError, invalid_params
 from .records import TokenBalance, TxRecord
+from .token_parsing import TOKEN_PROGRAMS, json_parsed_data, ui_token_amount
 
 try:  # zstandard is optional; without it we still emit valid (uncompressed) zstd frames
     import zstandard as _zstd
@@ -22,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 ACCOUNT_ENCODINGS = ("base58", "base64", "base64+zstd", "jsonParsed", "binary")
 MAX_BASE58_BYTES = 128
+RENT_EXEMPT_RENT_EPOCH = 2**64 - 1
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_MAX_BLOCK = 128 * 1024
 
@@ -61,10 +64,27 @@ def slice_data(data: bytes, data_slice: dict[str, Any] | None) -> bytes:
 
 
 def encode_account(
-    pubkey: Pubkey, account: Account, encoding: str, data_slice: dict[str, Any] | None = None
+    pubkey: Pubkey,
+    account: Account,
+    encoding: str,
+    data_slice: dict[str, Any] | None = None,
+    *,
+    get_account: Callable[[Pubkey], Account | None] | None = None,
 ) -> dict[str, Any]:
-    """UiAccount. jsonParsed falls back to base64 for data we cannot parse (all of it, for now)."""
+    """UiAccount, as Agave's encode_ui_account shapes it.
+
+    jsonParsed parses SPL Token / Token-2022 accounts and mints (`get_account` resolves a
+    token account's mint for its decimals); anything else falls back to base64, and a
+    token-program account that does not parse falls back to its whole data, unsliced,
+    because the validator's token path ignores dataSlice.
+    """
     raw = bytes(account.data)
+    if encoding == "jsonParsed" and get_account is not None:
+        parsed = json_parsed_data(account, get_account)
+        if parsed is not None:
+            return _ui_account(account, parsed)
+        if account.owner in TOKEN_PROGRAMS:
+            data_slice = None
     data = slice_data(raw, data_slice)
     encoded: Any
     if encoding in ("base58", "binary"):
@@ -80,13 +100,19 @@ def encode_account(
         encoded = [base64.b64encode(zstd_compress(data)).decode(), "base64+zstd"]
     else:
         encoded = [base64.b64encode(data).decode(), "base64"]
+    return _ui_account(account, encoded)
+
+
+def _ui_account(account: Account, data: Any) -> dict[str, Any]:
     return {
-        "data": encoded,
+        "data": data,
         "executable": account.executable,
         "lamports": account.lamports,
         "owner": str(account.owner),
-        "rentEpoch": account.rent_epoch,
-        "space": len(raw),
+        # Rent collection is gone: a current validator reports every account as exempt
+        # with rent epoch u64::MAX, whatever LiteSVM stored.
+        "rentEpoch": RENT_EXEMPT_RENT_EPOCH,
+        "space": len(bytes(account.data)),
     }
 
 
@@ -144,20 +170,6 @@ def encode_transaction(tx: VersionedTransaction, encoding: str) -> Any:
             for lookup in msg.address_table_lookups
         ]
     return {"message": message, "signatures": [str(s) for s in tx.signatures]}
-
-
-def ui_token_amount(amount: int, decimals: int) -> dict[str, Any]:
-    if decimals:
-        whole, frac = divmod(amount, 10**decimals)
-        text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".")
-    else:
-        text = str(amount)
-    return {
-        "amount": str(amount),
-        "decimals": decimals,
-        "uiAmount": amount / 10**decimals,
-        "uiAmountString": text,
-    }
 
 
 def _token_balance(tb: TokenBalance) -> dict[str, Any]:

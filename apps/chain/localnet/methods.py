@@ -14,6 +14,7 @@ from .chain import Chain
 from .encoding import check_account_encoding, encode_account
 from .errors import invalid_params
 from .records import fee_for_message
+from .token_methods import TokenMethods
 from .tx_methods import TransactionMethods
 
 SOLANA_CORE_VERSION = "2.3.0"
@@ -24,7 +25,7 @@ MAX_PRIORITIZATION_FEE_ACCOUNTS = 128
 Handler = Callable[[list[Any]], Any]
 
 
-class RpcMethods(TransactionMethods):
+class RpcMethods(TransactionMethods, TokenMethods):
     """Dispatch table from JSON-RPC method name to handler over one Chain."""
 
     def __init__(self, chain: Chain) -> None:
@@ -50,6 +51,7 @@ class RpcMethods(TransactionMethods):
             "getSignatureStatuses": self.get_signature_statuses,
             "getTransaction": self.get_transaction,
             "getSignaturesForAddress": self.get_signatures_for_address,
+            **self.token_handlers(),
         }
 
     def context(self, slot: int, value: Any) -> dict[str, Any]:
@@ -159,7 +161,9 @@ class RpcMethods(TransactionMethods):
         account = self.chain.get_account(key)
         if account is None:
             return None
-        return encode_account(key, account, encoding, data_slice)
+        return encode_account(
+            key, account, encoding, data_slice, get_account=self.chain.get_account
+        )
 
     def request_airdrop(self, params: list[Any]) -> Any:
         p.require(params, 2)

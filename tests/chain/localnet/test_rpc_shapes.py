@@ -177,7 +177,7 @@ def test_get_account_info__encodings_and_data_slice(net: LocalnetHandle) -> None
         "executable": False,
         "lamports": SOL,
         "owner": str(TOKEN_PROGRAM),
-        "rentEpoch": 0,
+        "rentEpoch": 2**64 - 1,
         "space": 200,
     }
     sliced = value({"encoding": "base58", "dataSlice": {"offset": 1, "length": 3}})

@@ -11,13 +11,22 @@ import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed, Finalized, Processed
 from solana.rpc.core import RPCException
-from solana.rpc.models import TxOpts
+from solana.rpc.models import MemcmpOpts, TokenAccountOpts, TxOpts
 from solders.hash import Hash
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from solders.rpc.errors import RpcCustomErrorFieldless, SendTransactionPreflightFailureMessage
 from solders.transaction import VersionedTransaction
 
 from apps.chain.localnet import LocalnetHandle, start_localnet_in_thread
+from apps.chain.localnet.fixtures import (
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    TransferFee,
+    create_mint,
+    create_token_account,
+    mint_to,
+)
 from tests.chain.localnet import SOL, badly_signed, transfer_tx
 
 
@@ -128,3 +137,39 @@ async def test_accounts_fees_and_versions_parse(net: LocalnetHandle) -> None:
         ).value
         assert (await client.get_version()).value.solana_core == "2.3.0"
         assert await client.is_connected()
+
+
+@pytest.mark.parametrize("program", [TOKEN_PROGRAM, TOKEN_2022_PROGRAM], ids=["spl", "t22"])
+async def test_token_reads_parse_in_solana_py(net: LocalnetHandle, program: Pubkey) -> None:
+    async with AsyncClient(net.rpc_url, commitment=Confirmed) as client:
+        payer = await _funded(client)
+        holder = Keypair()
+        extensions = (
+            [TransferFee(basis_points=50, maximum_fee=10)] if program != TOKEN_PROGRAM else []
+        )
+        mint = create_mint(net, payer, decimals=3, program=program, extensions=extensions)
+        ata = create_token_account(net, payer, mint, holder.pubkey())
+        mint_to(net, payer, mint, ata, 12_345)
+
+        owned = await client.get_token_accounts_by_owner_json_parsed(
+            holder.pubkey(), TokenAccountOpts(program_id=program)
+        )
+        balance = await client.get_token_account_balance(ata)
+        supply = await client.get_token_supply(mint)
+        largest = await client.get_token_largest_accounts(mint)
+        accounts = await client.get_program_accounts(
+            program, encoding="base64", filters=[MemcmpOpts(offset=0, bytes=str(mint))]
+        )
+
+        [keyed] = owned.value
+        assert keyed.pubkey == ata
+        parsed = keyed.account.data.parsed
+        assert parsed["info"]["tokenAmount"]["uiAmountString"] == "12.345"
+        assert keyed.account.data.program == (
+            "spl-token" if program == TOKEN_PROGRAM else "spl-token-2022"
+        )
+        assert balance.value.amount == "12345" and balance.value.ui_amount == 12.345
+        assert supply.value.amount == "12345" and supply.value.decimals == 3
+        assert [(a.address, a.amount.amount) for a in largest.value] == [(ata, "12345")]
+        assert [a.pubkey for a in accounts.value] == [ata]
+        assert accounts.value[0].account.owner == program
