@@ -128,9 +128,24 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 LOCALNET_HOST = env.str("LOCALNET_HOST", default="127.0.0.1")
 LOCALNET_PORT = env.int("LOCALNET_PORT", default=8899)
 LOCALNET_SLOT_MS = env.int("LOCALNET_SLOT_MS", default=400)
+LOCALNET_WS_PORT = env.int("LOCALNET_WS_PORT", default=LOCALNET_PORT + 1)
+LOCALNET_GRPC_PORT = env.int("LOCALNET_GRPC_PORT", default=10000)
+LOCALNET_ENGINES_PORT = env.int("LOCALNET_ENGINES_PORT", default=8902)
+LOCALNET_FUND = env.list("LOCALNET_FUND", default=[])
+_LOCALNET_ENGINES = f"http://{LOCALNET_HOST}:{LOCALNET_ENGINES_PORT}"
 SOLANA_RPC_URLS = env.list(
     "SOLANA_RPC_URLS", default=[f"http://{LOCALNET_HOST}:{LOCALNET_PORT}"]
 )
+SOLANA_WS_URL = env.str("SOLANA_WS_URL", default=f"ws://{LOCALNET_HOST}:{LOCALNET_WS_PORT}")
+# Yellowstone gRPC: host:port, or https://host:port for TLS; the token goes in x-token.
+GEYSER_URL = env.str("GEYSER_URL", default=f"{LOCALNET_HOST}:{LOCALNET_GRPC_PORT}")
+GEYSER_X_TOKEN = env.str("GEYSER_X_TOKEN", default="")
+JITO_URL = env.str("JITO_URL", default=f"{_LOCALNET_ENGINES}/jito")
+BLOXROUTE_URL = env.str("BLOXROUTE_URL", default=f"{_LOCALNET_ENGINES}/bloxroute")
+BLOXROUTE_AUTH = env.str("BLOXROUTE_AUTH", default="")
+NEXTBLOCK_URL = env.str("NEXTBLOCK_URL", default=f"{_LOCALNET_ENGINES}/nextblock")
+NEXTBLOCK_AUTH = env.str("NEXTBLOCK_AUTH", default="")
+JITO_UUID = env.str("JITO_UUID", default="")
 SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
 
 # --- API --------------------------------------------------------------------------

@@ -72,7 +72,10 @@ def test_python_dash_m__serves_until_interrupted() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)  # must work without Django
     process = subprocess.Popen(
-        [sys.executable, "-m", "apps.chain.localnet", "--port", str(port), "--slot-ms", "20"],
+        [
+            *(sys.executable, "-m", "apps.chain.localnet", "--port", str(port), "--slot-ms", "20"),
+            *("--ws-port", "0", "--grpc-port", "0", "--engines-port", "0"),
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -94,3 +97,86 @@ def test_python_dash_m__serves_until_interrupted() -> None:
         process.send_signal(2)  # SIGINT, as Ctrl-C
         process.wait(timeout=10)
     assert process.returncode == 0
+
+
+async def test_one_handle_serves_rpc_pubsub_geyser_and_engines_over_one_chain() -> None:
+    """Every interface `start_localnet_in_thread` opens sees the same chain: a Jito bundle
+    lands, and the WebSocket and gRPC subscribers both hear the tip account's write."""
+    import asyncio
+    import json
+
+    import grpc
+    import websockets
+    from solders.keypair import Keypair
+    from solders.pubkey import Pubkey
+
+    from apps.chain.localnet.engines import JitoEngine
+    from protos.generated import geyser_pb2 as pb2
+    from protos.generated import geyser_pb2_grpc as pb2_grpc
+    from tests.chain.localnet import SOL, b64, transfer_tx
+
+    tip_account = Pubkey.from_string(JitoEngine.tip_accounts[0])
+    with start_localnet_in_thread(slot_ms=0, geyser_x_token="t0ken") as net:
+        payer = Keypair()
+        net.chain.airdrop(payer.pubkey(), 5 * SOL)
+        async with (
+            websockets.connect(net.ws_url) as ws,
+            grpc.aio.insecure_channel(net.grpc_target) as channel,
+        ):
+            await ws.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "accountSubscribe",
+                        "params": [
+                            str(tip_account),
+                            {"commitment": "processed", "encoding": "base64"},
+                        ],
+                    }
+                )
+            )
+            assert "result" in json.loads(await ws.recv())
+            stream = pb2_grpc.GeyserStub(channel).Subscribe(
+                iter(
+                    [
+                        pb2.SubscribeRequest(
+                            accounts={
+                                "tip": pb2.SubscribeRequestFilterAccounts(
+                                    account=[str(tip_account)]
+                                )
+                            },
+                            commitment=pb2.CommitmentLevel.PROCESSED,
+                            from_slot=net.chain.slot,  # no race with the stream's start
+                        )
+                    ]
+                ),
+                metadata=(("x-token", "t0ken"),),
+            )
+            blockhash, _ = net.chain.latest_blockhash("processed")
+            tx = transfer_tx(payer, tip_account, 10_000, blockhash)
+            async with httpx.AsyncClient() as client:
+                response = await client.post(
+                    f"{net.engines_url}/jito/api/v1/bundles",
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "sendBundle",
+                        "params": [[b64(tx)], {"encoding": "base64"}],
+                    },
+                )
+            assert response.status_code == 200, response.text
+            net.chain.advance_slot()  # engines land what they accepted at the next slot
+            notification = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert notification["method"] == "accountNotification"
+            lamports = notification["params"]["result"]["value"]["lamports"]
+            update = await asyncio.wait_for(stream.read(), 5)
+            while update.WhichOneof("update_oneof") != "account":
+                update = await asyncio.wait_for(stream.read(), 5)
+            assert update.account.account.lamports == lamports
+            assert update.filters == ["tip"]
+            stream.cancel()
+        status = result(net.rpc_url, "getSignatureStatuses", [[str(tx.signatures[0])]])
+        assert status["value"][0]["slot"] == net.chain.slot
+    # Stopped: nothing of the servers is left listening to the chain.
+    assert net.chain.slot_listeners == [] and net.chain.transaction_listeners == []
