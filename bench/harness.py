@@ -181,14 +181,30 @@ def load_generator() -> str:
     return "wrk" if shutil.which("wrk") else "python"
 
 
+def _wrk_post(body: str) -> str:
+    return (
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+
+
 def run_load(
-    url: str, *, seconds: float, connections: int, threads: int = 1, cpu: int | None = None
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    cpu: int | None = None,
+    body: str | None = None,
 ) -> LoadResult:
-    """Closed-loop keep-alive load on url for `seconds`, in a separate process."""
+    """Closed-loop keep-alive load on url for `seconds`, in a separate process.
+
+    With `body`, every request is a JSON POST of it (a JSON-RPC call, say).
+    """
     prefix = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
     if load_generator() == "wrk":
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(WRK_REPORT)
+            script.write((_wrk_post(body) if body is not None else "") + WRK_REPORT)
         try:
             duration = max(1, round(seconds))
             out = subprocess.run(
@@ -237,6 +253,7 @@ def run_load(
             str(seconds),
             "--connections",
             str(connections),
+            *(["--body", body] if body is not None else []),
         ],
         capture_output=True,
         text=True,

@@ -127,15 +127,26 @@ class _Connection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def run(url: str, seconds: float, connections: int, warmup: float = 0.0) -> dict:
+def build_request(url: str, body: bytes | None = None) -> bytes:
+    """A keep-alive GET, or a JSON POST when there is a body (e.g. a JSON-RPC call)."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    head = f"Host: {parts.netloc}\r\nAccept: */*\r\nUser-Agent: bench-loadgen\r\n"
+    if body is None:
+        return f"GET {path} HTTP/1.1\r\n{head}\r\n".encode()
+    return (
+        f"POST {path} HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def run(
+    url: str, seconds: float, connections: int, warmup: float = 0.0, body: bytes | None = None
+) -> dict:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or 80
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: */*\r\n"
-        "User-Agent: bench-loadgen\r\n\r\n"
-    ).encode()
+    request = build_request(url, body)
     connections = max(1, min(connections, MAX_CONNECTIONS))
     loop = asyncio.get_running_loop()
     stats = _Stats()
@@ -184,14 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=0.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--body", default=None, help="POST this JSON body instead of a GET")
     args = parser.parse_args(argv)
+    body = args.body.encode() if args.body is not None else None
     try:
         import uvloop
 
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    result = runner(run(args.url, args.seconds, args.connections, args.warmup))
+    result = runner(run(args.url, args.seconds, args.connections, args.warmup, body))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
