@@ -93,8 +93,17 @@ class TransactionMethods:
         )
         accounts = None
         if accounts_cfg is not None:
+            # A token account's decimals come from its mint: the simulated mint when the
+            # transaction touched it, else the chain's.
+            simulated = {k: a for k, a in zip(addresses, sim.accounts, strict=True) if a}
+
+            def lookup(key: Any) -> Any:
+                return simulated.get(key) or self.chain.get_account(key)
+
             accounts = [
-                None if acc is None else encode_account(key, acc, account_encoding)
+                None
+                if acc is None
+                else encode_account(key, acc, account_encoding, get_account=lookup)
                 for key, acc in zip(addresses, sim.accounts, strict=True)
             ]
         inner = bool(cfg.get("innerInstructions"))

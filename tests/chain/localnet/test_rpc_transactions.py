@@ -7,6 +7,7 @@ import base64
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import Message
+from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from apps.chain.localnet import LocalnetHandle
@@ -289,3 +290,56 @@ def test_legacy_message_helper_is_unchanged(payer: Keypair) -> None:
     # Guard for the helpers above: a legacy message serialises as solders builds it.
     tx = transfer_tx(payer, Keypair().pubkey(), SOL, Hash.default())
     assert isinstance(tx.message, Message)
+
+
+def test_simulate__accounts_json_parsed_show_the_simulated_token_balance(
+    net: LocalnetHandle, payer: Keypair
+) -> None:
+    import struct
+
+    from solders.instruction import AccountMeta, Instruction
+
+    from apps.chain.localnet import fixtures
+    from apps.chain.localnet.records import TOKEN_2022_PROGRAM
+
+    mint = fixtures.create_mint(net, payer, decimals=3, program=TOKEN_2022_PROGRAM)
+    source = fixtures.create_token_account(net, payer, mint, payer.pubkey())
+    receiver = Keypair().pubkey()
+    destination = fixtures.create_token_account(net, payer, mint, receiver)
+    fixtures.mint_to(net, payer, mint, source, 1_000)
+    transfer_checked = Instruction(
+        TOKEN_2022_PROGRAM,
+        struct.pack("<BQB", 12, 250, 3),
+        [
+            AccountMeta(source, False, True),
+            AccountMeta(mint, False, False),
+            AccountMeta(destination, False, True),
+            AccountMeta(payer.pubkey(), True, False),
+        ],
+    )
+    message = Message.new_with_blockhash([transfer_checked], payer.pubkey(), Hash.default())
+    tx = VersionedTransaction.populate(message, [Signature.default()])
+    sim = result(
+        net.rpc_url,
+        "simulateTransaction",
+        [
+            b64(tx),
+            {
+                "encoding": "base64",
+                "replaceRecentBlockhash": True,
+                "accounts": {"encoding": "jsonParsed", "addresses": [str(destination)]},
+            },
+        ],
+    )["value"]
+    assert sim["err"] is None, sim
+    parsed = sim["accounts"][0]["data"]
+    assert parsed["program"] == "spl-token-2022"
+    info = parsed["parsed"]["info"]
+    assert info["owner"] == str(receiver)
+    assert info["tokenAmount"] == {
+        "amount": "250",
+        "decimals": 3,
+        "uiAmount": 0.25,
+        "uiAmountString": "0.25",
+    }
+    assert fixtures.token_balance(net, destination) == 0  # simulated, not committed
