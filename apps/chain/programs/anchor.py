@@ -31,7 +31,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
@@ -281,6 +281,15 @@ class IdlInstruction:
     accounts: list[dict[str, Any]]
 
 
+class _SeedInputs(NamedTuple):
+    """What PDA seeds may read while one instruction's accounts are resolved."""
+
+    ix: IdlInstruction
+    known: Mapping[str, Pubkey]  # accounts resolved so far (grows while deriving)
+    args: Mapping[str, Any]
+    account_fields: Mapping[str, Pubkey]  # "account.field" seeds, e.g. bonding_curve.creator
+
+
 @dataclasses.dataclass(frozen=True)
 class ResolvedAccount:
     name: str
@@ -369,11 +378,18 @@ class AnchorProgram:
         body = tdef["type"]
         if body.get("kind") != "struct":
             raise IdlError(f"{self.name}: {name!r} is a {body.get('kind')}, not a struct")
-        raw_fields = body.get("fields", [])
-        tuple_struct = bool(raw_fields) and not isinstance(raw_fields[0], dict)
-        codec = _StructCodec(name, None if tuple_struct else [f["name"] for f in raw_fields], [])
-        self._structs[name] = codec  # before compiling fields: recursive types
-        codec.fields = [self._compile(f if tuple_struct else f["type"]) for f in raw_fields]
+        return self._fields_codec(name, body.get("fields", []), cache=True)
+
+    def _fields_codec(
+        self, name: str, raw_fields: list[Any], *, cache: bool = False
+    ) -> _StructCodec:
+        """Codec of IDL fields: named ({"name", "type"} entries) or a tuple (bare types).
+        Struct definitions and enum variant payloads share this layout."""
+        named = not raw_fields or isinstance(raw_fields[0], dict)
+        codec = _StructCodec(name, [f["name"] for f in raw_fields] if named else None, [])
+        if cache:
+            self._structs[name] = codec  # before compiling fields: recursive types
+        codec.fields = [self._compile(f["type"] if named else f) for f in raw_fields]
         return codec
 
     def _enum(self, name: str, body: Mapping[str, Any]) -> _Compiled:
@@ -381,18 +397,10 @@ class AnchorProgram:
             return self._enums[name]
         variants = body.get("variants", [])
         names = [v["name"] for v in variants]
-        payloads: list[_StructCodec | None] = []
-        for v in variants:
-            vf = v.get("fields")
-            if not vf:
-                payloads.append(None)
-                continue
-            named = isinstance(vf[0], dict)
-            payload = _StructCodec(
-                f"{name}::{v['name']}", [f["name"] for f in vf] if named else None, []
-            )
-            payload.fields = [self._compile(f["type"] if named else f) for f in vf]
-            payloads.append(payload)
+        payloads = [
+            self._fields_codec(f"{name}::{v['name']}", v["fields"]) if v.get("fields") else None
+            for v in variants
+        ]
 
         # Unit variants decode to their name; variants with data to (name, fields).
         def decode(r: _Reader) -> Any:
@@ -555,15 +563,12 @@ class AnchorProgram:
             raise DecodeError(f"{self.name}: unknown account discriminator {data[:8].hex()}")
         if name is not None and found != name:
             raise DecodeError(f"{self.name}: expected a {name} account, got {found}")
-        return self._struct(found).decode(_Reader(data, DISCRIMINATOR_SIZE), lenient=True)
+        return self._decode_body(found, data)
 
     def encode_account(self, name: str, value: Any, *, size: int | None = None) -> bytes:
         """Account data in the real layout. `size` reproduces an on-chain length: zero padding for
         reallocated accounts, or truncation for legacy short accounts (only of zero tail bytes)."""
-        disc = self.account_discriminators.get(name)
-        if disc is None:
-            raise IdlError(f"{self.name}: account {name!r} is not defined")
-        data = disc + self.encode_type(name, value)
+        data = self._encode_with_discriminator("account", self.account_discriminators, name, value)
         return _fit(data, size)
 
     # ----- events -----
@@ -574,12 +579,23 @@ class AnchorProgram:
         name = self._event_by_disc.get(data[:DISCRIMINATOR_SIZE])
         if name is None:
             return None
-        return name, self._struct(name).decode(_Reader(data, DISCRIMINATOR_SIZE), lenient=True)
+        return name, self._decode_body(name, data)
 
     def encode_event(self, name: str, value: Any) -> bytes:
-        disc = self.event_discriminators.get(name)
+        return self._encode_with_discriminator("event", self.event_discriminators, name, value)
+
+    # Accounts and events share one wire shape: 8-byte discriminator, then the Borsh struct
+    # (decoded leniently: older/newer program versions write shorter/longer data).
+
+    def _decode_body(self, name: str, data: bytes) -> Any:
+        return self._struct(name).decode(_Reader(data, DISCRIMINATOR_SIZE), lenient=True)
+
+    def _encode_with_discriminator(
+        self, kind: str, discriminators: Mapping[str, bytes], name: str, value: Any
+    ) -> bytes:
+        disc = discriminators.get(name)
         if disc is None:
-            raise IdlError(f"{self.name}: event {name!r} is not defined")
+            raise IdlError(f"{self.name}: {kind} {name!r} is not defined")
         return disc + self.encode_type(name, value)
 
     def decode_event_instruction(self, data: bytes) -> tuple[str, Any] | None:
@@ -699,13 +715,14 @@ class AnchorProgram:
         if unknown:
             raise MissingAccountError(f"{name}: unknown accounts {sorted(unknown)}")
         # PDAs can depend on accounts listed after them: derive until nothing changes.
+        inputs = _SeedInputs(ix, known, args, account_fields)
         progress = True
         while progress:
             progress = False
             for spec in ix.accounts:
                 if spec["name"] in known or "pda" not in spec:
                     continue
-                pda = self._derive(ix, spec["pda"], known, args, account_fields)
+                pda = self._derive(spec["pda"], inputs)
                 if pda is not None:
                     known[spec["name"]] = pda
                     progress = True
@@ -740,36 +757,20 @@ class AnchorProgram:
         metas = [a.meta() for a in resolved] + list(remaining_accounts)
         return Instruction(self.program_id, data, metas)
 
-    def _derive(
-        self,
-        ix: IdlInstruction,
-        pda: Mapping[str, Any],
-        known: Mapping[str, Pubkey],
-        args: Mapping[str, Any],
-        account_fields: Mapping[str, Pubkey],
-    ) -> Pubkey | None:
-        seeds: list[bytes] = []
-        for seed in pda["seeds"]:
-            value = self._seed_bytes(ix, seed, known, args, account_fields)
+    def _derive(self, pda: Mapping[str, Any], inputs: _SeedInputs) -> Pubkey | None:
+        """The PDA, or None while one of its seeds (or its owning program) is still unknown."""
+        parts = [*pda["seeds"], pda["program"]] if "program" in pda else pda["seeds"]
+        raw: list[bytes] = []
+        for part in parts:
+            value = self._seed_bytes(part, inputs)
             if value is None:
                 return None
-            seeds.append(value)
-        program = self.program_id
-        if "program" in pda:
-            raw = self._seed_bytes(ix, pda["program"], known, args, account_fields)
-            if raw is None:
-                return None
-            program = Pubkey.from_bytes(raw)
-        return Pubkey.find_program_address(seeds, program)[0]
+            raw.append(value)
+        program = Pubkey.from_bytes(raw.pop()) if "program" in pda else self.program_id
+        return Pubkey.find_program_address(raw, program)[0]
 
-    def _seed_bytes(
-        self,
-        ix: IdlInstruction,
-        seed: Mapping[str, Any],
-        known: Mapping[str, Pubkey],
-        args: Mapping[str, Any],
-        account_fields: Mapping[str, Pubkey],
-    ) -> bytes | None:
+    def _seed_bytes(self, seed: Mapping[str, Any], inputs: _SeedInputs) -> bytes | None:
+        ix, known, args, account_fields = inputs
         kind = seed["kind"]
         if kind == "const":
             return bytes(seed["value"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from .anchor import AnchorProgram
+from .typed import register_types
 
 BPS_DENOMINATOR = 10_000
 
@@ -50,8 +51,7 @@ FEE_TYPES = {"Fees": Fees, "FeeTier": FeeTier, "FeeConfig": FeeConfig}
 
 
 def register_fee_types(program: AnchorProgram) -> None:
-    for name, cls in FEE_TYPES.items():
-        program.register(name, cls)
+    register_types(program, *FEE_TYPES.values())
 
 
 def select_fee_tier(tiers: tuple[FeeTier, ...], market_cap_lamports: int) -> Fees | None:
@@ -70,3 +70,15 @@ def select_fee_tier(tiers: tuple[FeeTier, ...], market_cap_lamports: int) -> Fee
 def ceil_fee(amount: int, bps: int) -> int:
     """A fee the way the programs charge it: ceil(amount * bps / 10_000)."""
     return (amount * bps + BPS_DENOMINATOR - 1) // BPS_DENOMINATOR
+
+
+def market_cap(quote_reserves: int, token_reserves: int, token_supply: int) -> int:
+    """floor(quote_reserves * supply / token_reserves): the market cap fee tiers are chosen by
+    (in quote units; 0 for an empty token side). Curve and pool quotes both price it this way."""
+    return 0 if token_reserves == 0 else quote_reserves * token_supply // token_reserves
+
+
+def require_amount(value: int, what: str) -> None:
+    """Token and quote amounts are non-negative ints (bool is an int in Python: refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer")

@@ -1,4 +1,4 @@
-"""SPL token program ids and associated token account (ATA) addresses."""
+"""SPL token program ids (defined in `ids`) and associated token account (ATA) addresses."""
 
 from __future__ import annotations
 
@@ -6,13 +6,26 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-SYSTEM_PROGRAM_ID = Pubkey.from_string("11111111111111111111111111111111")
-TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM_ID = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-ASSOCIATED_TOKEN_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
-WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
-RENT_SYSVAR_ID = Pubkey.from_string("SysvarRent111111111111111111111111111111111")
-METADATA_PROGRAM_ID = Pubkey.from_string("metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s")
+from .ids import (  # re-exported: callers know these as spl.*
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    METADATA_PROGRAM_ID,
+    RENT_SYSVAR_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    WSOL_MINT,
+)
+
+__all__ = [
+    "ASSOCIATED_TOKEN_PROGRAM_ID",
+    "METADATA_PROGRAM_ID",
+    "RENT_SYSVAR_ID",
+    "SYSTEM_PROGRAM_ID",
+    "TOKEN_2022_PROGRAM_ID",
+    "TOKEN_PROGRAM_ID",
+    "WSOL_MINT",
+    "associated_token_address",
+]
 
 
 @lru_cache(maxsize=65536)

@@ -61,3 +61,13 @@ def pda(seeds: list[bytes], program: Pubkey) -> Pubkey:
 
 def keys(n: int) -> list[Pubkey]:
     return [Pubkey.new_unique() for _ in range(n)]
+
+
+# Independent copies of the SPL ids an ATA derives from (not imported from the code under test).
+SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+SPL_ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
+
+
+def ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey = SPL_TOKEN) -> Pubkey:
+    """Associated token account: seeds [owner, token program, mint] under the ATA program."""
+    return pda([pk(owner), pk(token_program), pk(mint)], SPL_ATA_PROGRAM)

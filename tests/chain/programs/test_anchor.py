@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
-from apps.chain.programs import pump, pump_amm
+from apps.chain.programs import ids, pump, pump_amm
 from apps.chain.programs.anchor import (
     EVENT_IX_TAG_LE,
     AnchorProgram,
@@ -52,6 +52,12 @@ def test_every_account_and_event_round_trips(program: AnchorProgram) -> None:
         found, value = program.decode_event(data)
         assert found == name
         assert program.encode_event(name, value) == data
+
+
+def test_program_ids_are_the_idl_addresses() -> None:
+    assert PUMP.program_id == ids.PUMP_PROGRAM_ID == pump.PUMP_PROGRAM_ID
+    assert PUMP_AMM.program_id == ids.PUMP_AMM_PROGRAM_ID == pump_amm.PUMP_AMM_PROGRAM_ID
+    assert PUMP_FEES.program_id == ids.PUMP_FEES_PROGRAM_ID
 
 
 def test_fee_config_layout_agrees_across_the_three_idls() -> None:

@@ -24,20 +24,15 @@ from apps.chain.programs.pump.constants import (
 )
 from apps.chain.programs.pump.program import PUMP, PUMP_FEES
 from apps.chain.programs.spl import (
-    ASSOCIATED_TOKEN_PROGRAM_ID,
     SYSTEM_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
 
-from .golden import boolean, disc, i64, keys, pda, pk, string, u16, u64, u128, vec
+from .golden import ata, boolean, disc, i64, keys, pda, pk, string, u16, u64, u128, vec
 
 P = PUMP_PROGRAM_ID
-
-
-def ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
-    return pda([pk(owner), pk(token_program), pk(mint)], ASSOCIATED_TOKEN_PROGRAM_ID)
 
 
 # ----- typed views follow the IDL -----

@@ -20,15 +20,11 @@ from apps.chain.programs.spl import (
     WSOL_MINT,
 )
 
-from .golden import boolean, disc, i64, i128, keys, pda, pk, string, u8, u16, u64
+from .golden import ata, boolean, disc, i64, i128, keys, pda, pk, string, u8, u16, u64
 
 A = PUMP_AMM_PROGRAM_ID
 PUMP = Pubkey.from_string("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P")
 FEES_PROGRAM = Pubkey.from_string("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ")
-
-
-def ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID) -> Pubkey:
-    return pda([pk(owner), pk(token_program), pk(mint)], ASSOCIATED_TOKEN_PROGRAM_ID)
 
 
 @pytest.mark.parametrize(

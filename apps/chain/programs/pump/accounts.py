@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from ..fees import FeeConfig
+from ..typed import TypedAccounts, register_types
 from .program import PUMP, PUMP_FEES
 
 __all__ = [
@@ -131,28 +132,23 @@ class Shareholder:
     share_bps: int
 
 
-for _cls in (Global, BondingCurve, GlobalVolumeAccumulator, UserVolumeAccumulator, Shareholder):
-    PUMP.register(_cls.__name__, _cls)
-PUMP_FEES.register("Shareholder", Shareholder)
+register_types(
+    PUMP, Global, BondingCurve, GlobalVolumeAccumulator, UserVolumeAccumulator, Shareholder
+)
+register_types(PUMP_FEES, Shareholder)
 
-
-def decode_account(data: bytes) -> object:
-    """Any pump account by its discriminator (typed where the platform uses it)."""
-    return PUMP.decode_account(data)
-
-
-def encode_account(account: object, *, size: int | None = None) -> bytes:
-    """Account data (discriminator + Borsh); `size` pads or trims to an on-chain length."""
-    return PUMP.encode_account(type(account).__name__, account, size=size)
+_ACCOUNTS = TypedAccounts(PUMP)
+decode_account = _ACCOUNTS.decode_account
+encode_account = _ACCOUNTS.encode_account
 
 
 def decode_global(data: bytes) -> Global:
-    return PUMP.decode_account(data, "Global")
+    return _ACCOUNTS.decode_as(Global, data)
 
 
 def decode_bonding_curve(data: bytes) -> BondingCurve:
     """A bonding curve; legacy 49/81/115-byte accounts decode with zeroed newer fields."""
-    return PUMP.decode_account(data, "BondingCurve")
+    return _ACCOUNTS.decode_as(BondingCurve, data)
 
 
 def decode_fee_config(data: bytes) -> FeeConfig:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-PUMP_PROGRAM_ID = Pubkey.from_string("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P")
-PUMP_AMM_PROGRAM_ID = Pubkey.from_string("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA")
-PUMP_FEES_PROGRAM_ID = Pubkey.from_string("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ")
-MAYHEM_PROGRAM_ID = Pubkey.from_string("MAyhSmzXzV1pTf7LsNkrNwkWKTo4ougAJ1PPg47MD4e")
+from ..ids import (  # noqa: F401  (re-exported: the program ids pump code refers to)
+    MAYHEM_PROGRAM_ID,
+    PUMP_AMM_PROGRAM_ID,
+    PUMP_FEES_PROGRAM_ID,
+    PUMP_PROGRAM_ID,
+)
 
 GLOBAL_ADDRESS = Pubkey.from_string("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf")
 LEGACY_WITHDRAW_AUTHORITY = Pubkey.from_string("39azUYFWPz3VHgKCf3VChUwbpURdCHRxjWVowf5jUJjg")

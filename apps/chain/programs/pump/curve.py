@@ -21,7 +21,14 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
-from ..fees import BPS_DENOMINATOR, FeeConfig, ceil_fee, select_fee_tier
+from ..fees import (
+    BPS_DENOMINATOR,
+    FeeConfig,
+    ceil_fee,
+    market_cap,
+    require_amount,
+    select_fee_tier,
+)
 from .accounts import BondingCurve, Global
 from .constants import (
     INITIAL_REAL_TOKEN_RESERVES,
@@ -70,11 +77,6 @@ class SellQuote:
         return max(self.sol_out - self.protocol_fee - self.creator_fee, 0)
 
 
-def _require_amount(value: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer")
-
-
 def _require_bps(bps: int) -> None:
     if isinstance(bps, bool) or not isinstance(bps, int) or not 0 <= bps <= BPS_DENOMINATOR:
         raise ValueError("slippage must be between 0 and 10000 bps")
@@ -108,9 +110,7 @@ def fresh_curve(
 def market_cap_lamports(curve: BondingCurve, mint_supply: int | None = None) -> int:
     """floor(virtual_quote * supply / virtual_token): the market cap pump uses for fee tiers."""
     supply = mint_supply if mint_supply is not None else curve.token_total_supply
-    if curve.virtual_token_reserves == 0:
-        return 0
-    return curve.virtual_quote_reserves * supply // curve.virtual_token_reserves
+    return market_cap(curve.virtual_quote_reserves, curve.virtual_token_reserves, supply)
 
 
 def market_cap_sol(curve: BondingCurve, mint_supply: int | None = None) -> Decimal:
@@ -164,30 +164,33 @@ def curve_fees(
     return CurveFees(protocol, creator if curve.has_creator else 0)
 
 
+def _fees_on(amount: int, fees: CurveFees) -> tuple[int, int]:
+    """(protocol fee, creator fee) on `amount`, each rounded up separately as the program does."""
+    return ceil_fee(amount, fees.protocol_fee_bps), ceil_fee(amount, fees.creator_fee_bps)
+
+
 def _migrated(curve: BondingCurve) -> bool:
     return curve.virtual_token_reserves == 0 or is_complete(curve)
 
 
 def quote_buy_tokens(curve: BondingCurve, tokens: int, fees: CurveFees) -> BuyQuote:
     """Cost of buying exactly `tokens` (legacy `buy`, `buy_v2`); capped at the real reserves."""
-    _require_amount(tokens, "tokens")
+    require_amount(tokens, "tokens")
     tokens = min(tokens, curve.real_token_reserves)
     if tokens == 0 or _migrated(curve):
         return BuyQuote(0, 0, 0, 0)
     x, y = curve.virtual_quote_reserves, curve.virtual_token_reserves
     cost = tokens * x // (y - tokens) + 1
-    return BuyQuote(
-        tokens, cost, ceil_fee(cost, fees.protocol_fee_bps), ceil_fee(cost, fees.creator_fee_bps)
-    )
+    return BuyQuote(tokens, cost, *_fees_on(cost, fees))
 
 
 def quote_buy_sol_in(curve: BondingCurve, spendable_sol: int, fees: CurveFees) -> BuyQuote:
     """Tokens a budget of `spendable_sol` lamports buys, fees included (`buy_exact_sol_in`)."""
-    _require_amount(spendable_sol, "spendable_sol")
+    require_amount(spendable_sol, "spendable_sol")
     if spendable_sol == 0 or _migrated(curve):
         return BuyQuote(0, 0, 0, 0)
     net = spendable_sol * BPS_DENOMINATOR // (BPS_DENOMINATOR + fees.total_bps)
-    charged = ceil_fee(net, fees.protocol_fee_bps) + ceil_fee(net, fees.creator_fee_bps)
+    charged = sum(_fees_on(net, fees))
     if net + charged > spendable_sol:
         net -= net + charged - spendable_sol
     if net <= 1:
@@ -196,33 +199,29 @@ def quote_buy_sol_in(curve: BondingCurve, spendable_sol: int, fees: CurveFees) -
     tokens = (net - 1) * y // (x + net - 1)
     if tokens >= curve.real_token_reserves:  # the last buy: only what is left, at its own price
         return quote_buy_tokens(curve, curve.real_token_reserves, fees)
-    return BuyQuote(
-        tokens, net, ceil_fee(net, fees.protocol_fee_bps), ceil_fee(net, fees.creator_fee_bps)
-    )
+    return BuyQuote(tokens, net, *_fees_on(net, fees))
 
 
 def quote_sell(curve: BondingCurve, tokens: int, fees: CurveFees) -> SellQuote:
     """Lamports out for selling `tokens`; fees come out of the gross proceeds."""
-    _require_amount(tokens, "tokens")
+    require_amount(tokens, "tokens")
     if tokens == 0 or curve.virtual_token_reserves == 0:
         return SellQuote(0, 0, 0, 0)
     x, y = curve.virtual_quote_reserves, curve.virtual_token_reserves
     gross = min(tokens * x // (y + tokens), curve.real_quote_reserves)
-    return SellQuote(
-        tokens, gross, ceil_fee(gross, fees.protocol_fee_bps), ceil_fee(gross, fees.creator_fee_bps)
-    )
+    return SellQuote(tokens, gross, *_fees_on(gross, fees))
 
 
 def with_slippage_max(amount: int, slippage_bps: int) -> int:
     """Upper bound for what we pay (max_sol_cost): floor(amount * (10_000 + bps) / 10_000)."""
-    _require_amount(amount, "amount")
+    require_amount(amount, "amount")
     _require_bps(slippage_bps)
     return amount * (BPS_DENOMINATOR + slippage_bps) // BPS_DENOMINATOR
 
 
 def with_slippage_min(amount: int, slippage_bps: int) -> int:
     """Lower bound for what we get (min_sol_output, min_tokens_out), rounded down."""
-    _require_amount(amount, "amount")
+    require_amount(amount, "amount")
     _require_bps(slippage_bps)
     return amount * (BPS_DENOMINATOR - slippage_bps) // BPS_DENOMINATOR
 

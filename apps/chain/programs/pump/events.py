@@ -7,13 +7,12 @@ program versions are shorter; missing tail fields decode as zero values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from solders.pubkey import Pubkey
 
-from ..anchor import OtherEvent, event_value
+from ..anchor import OtherEvent
+from ..typed import TypedEvents, register_types
 from .accounts import Shareholder
 from .program import PUMP
 
@@ -127,43 +126,13 @@ class CompletePumpAmmMigrationEvent:
 
 
 EVENT_TYPES = (CreateEvent, TradeEvent, CompleteEvent, CompletePumpAmmMigrationEvent)
-for _cls in EVENT_TYPES:
-    PUMP.register(_cls.__name__, _cls)
+register_types(PUMP, *EVENT_TYPES)
 
-
-def _name(event: Any) -> str:
-    return event.name if isinstance(event, OtherEvent) else type(event).__name__
-
-
-def _fields(event: Any) -> Any:
-    return event.fields if isinstance(event, OtherEvent) else event
-
-
-def decode_event(data: bytes) -> Any | None:
-    """`discriminator + borsh` bytes to an event; None for bytes that are no pump event."""
-    found = PUMP.decode_event(data)
-    return None if found is None else event_value(*found)
-
-
-def decode_event_instruction(data: bytes) -> Any | None:
-    """The event inside an emit_cpi! inner instruction's data; None if it is not one."""
-    found = PUMP.decode_event_instruction(data)
-    return None if found is None else event_value(*found)
-
-
-def decode_log_events(logs: Sequence[str]) -> list[Any]:
-    """Events the pump program logged in a transaction's log messages."""
-    return [event_value(n, v) for n, v in PUMP.decode_log_events(logs)]
-
-
-def encode_event(event: Any) -> bytes:
-    return PUMP.encode_event(_name(event), _fields(event))
-
-
-def encode_event_instruction(event: Any) -> bytes:
-    """Instruction data of the emit_cpi! self-invocation that carries `event`."""
-    return PUMP.encode_event_instruction(_name(event), _fields(event))
-
-
-def event_log_line(event: Any) -> str:
-    return PUMP.event_log_line(_name(event), _fields(event))
+# The module-level API is the shared typed plumbing bound to this program.
+_EVENTS = TypedEvents(PUMP)
+decode_event = _EVENTS.decode_event
+decode_event_instruction = _EVENTS.decode_event_instruction
+decode_log_events = _EVENTS.decode_log_events
+encode_event = _EVENTS.encode_event
+encode_event_instruction = _EVENTS.encode_event_instruction
+event_log_line = _EVENTS.event_log_line

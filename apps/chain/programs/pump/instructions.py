@@ -15,9 +15,22 @@ from __future__ import annotations
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from ..spl import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, WSOL_MINT, associated_token_address
-from .constants import PUMP_PROGRAM_ID
-from .pdas import bonding_curve_v2_pda, mayhem_sol_vault_pda, user_volume_accumulator_pda
+from ..ids import (
+    PUMP_AMM_PROGRAM_ID,
+    PUMP_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    WSOL_MINT,
+)
+from ..spl import associated_token_address
+from .pdas import (
+    bonding_curve_pda,
+    bonding_curve_v2_pda,
+    canonical_pool_pda,
+    mayhem_sol_vault_pda,
+    pool_authority_pda,
+    user_volume_accumulator_pda,
+)
 from .program import PUMP
 
 MAX_NAME_BYTES = 32  # Metaplex limits; the program rejects longer strings
@@ -39,16 +52,33 @@ def _legacy_tail(
     return tail
 
 
-def _legacy_accounts(
-    user: Pubkey, mint: Pubkey, fee_recipient: Pubkey, token_program: Pubkey
-) -> dict[str, Pubkey]:
-    return {
-        "user": user,
-        "mint": mint,
-        "fee_recipient": fee_recipient,
-        "token_program": token_program,
-        "associated_user": associated_token_address(user, mint, token_program),
-    }
+def _legacy_trade(
+    name: str,
+    args: dict[str, object],
+    *,
+    user: Pubkey,
+    mint: Pubkey,
+    creator: Pubkey,
+    fee_recipient: Pubkey,
+    buyback_fee_recipient: Pubkey,
+    token_program: Pubkey,
+    cashback_user: Pubkey | None = None,
+) -> Instruction:
+    """buy / buy_exact_sol_in / sell: the same accounts, only the arguments differ.
+    `creator` is the curve's `creator` (it seeds the creator vault)."""
+    return PUMP.build_instruction(
+        name,
+        args,
+        {
+            "user": user,
+            "mint": mint,
+            "fee_recipient": fee_recipient,
+            "token_program": token_program,
+            "associated_user": associated_token_address(user, mint, token_program),
+        },
+        account_fields={"bonding_curve.creator": creator},
+        remaining_accounts=_legacy_tail(mint, buyback_fee_recipient, cashback_user=cashback_user),
+    )
 
 
 def buy(
@@ -65,12 +95,15 @@ def buy(
 ) -> Instruction:
     """Legacy buy of exactly `amount` token units paying at most `max_sol_cost` lamports (fees
     included). `creator` is the curve's `creator` (it seeds the creator vault)."""
-    return PUMP.build_instruction(
+    return _legacy_trade(
         "buy",
         {"amount": amount, "max_sol_cost": max_sol_cost, "track_volume": (track_volume,)},
-        _legacy_accounts(user, mint, fee_recipient, token_program),
-        account_fields={"bonding_curve.creator": creator},
-        remaining_accounts=_legacy_tail(mint, buyback_fee_recipient),
+        user=user,
+        mint=mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        token_program=token_program,
     )
 
 
@@ -87,16 +120,19 @@ def buy_exact_sol_in(
     token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
     """Spend at most `spendable_sol_in` lamports (fees included), receive >= `min_tokens_out`."""
-    return PUMP.build_instruction(
+    return _legacy_trade(
         "buy_exact_sol_in",
         {
             "spendable_sol_in": spendable_sol_in,
             "min_tokens_out": min_tokens_out,
             "track_volume": (track_volume,),
         },
-        _legacy_accounts(user, mint, fee_recipient, token_program),
-        account_fields={"bonding_curve.creator": creator},
-        remaining_accounts=_legacy_tail(mint, buyback_fee_recipient),
+        user=user,
+        mint=mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        token_program=token_program,
     )
 
 
@@ -113,37 +149,51 @@ def sell(
     cashback_coin: bool = False,
 ) -> Instruction:
     """Legacy sell of `amount` token units for at least `min_sol_output` lamports after fees."""
-    return PUMP.build_instruction(
+    return _legacy_trade(
         "sell",
         {"amount": amount, "min_sol_output": min_sol_output},
-        _legacy_accounts(user, mint, fee_recipient, token_program),
-        account_fields={"bonding_curve.creator": creator},
-        remaining_accounts=_legacy_tail(
-            mint, buyback_fee_recipient, cashback_user=user if cashback_coin else None
-        ),
+        user=user,
+        mint=mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        token_program=token_program,
+        cashback_user=user if cashback_coin else None,
     )
 
 
-def _v2_accounts(
+def _v2_trade(
+    name: str,
+    args: dict[str, object],
+    *,
     user: Pubkey,
     base_mint: Pubkey,
-    quote_mint: Pubkey,
-    base_token_program: Pubkey,
-    quote_token_program: Pubkey,
+    creator: Pubkey,
     fee_recipient: Pubkey,
     buyback_fee_recipient: Pubkey,
-) -> dict[str, Pubkey]:
-    return {
-        "user": user,
-        "base_mint": base_mint,
-        "quote_mint": quote_mint,
-        "base_token_program": base_token_program,
-        "quote_token_program": quote_token_program,
-        "fee_recipient": fee_recipient,
-        "buyback_fee_recipient": buyback_fee_recipient,
-        "associated_base_user": associated_token_address(user, base_mint, base_token_program),
-        "associated_quote_user": associated_token_address(user, quote_mint, quote_token_program),
-    }
+    base_token_program: Pubkey,
+    quote_mint: Pubkey,
+    quote_token_program: Pubkey,
+) -> Instruction:
+    """buy_v2 / buy_exact_quote_in_v2 / sell_v2: the same accounts, only the arguments differ."""
+    return PUMP.build_instruction(
+        name,
+        args,
+        {
+            "user": user,
+            "base_mint": base_mint,
+            "quote_mint": quote_mint,
+            "base_token_program": base_token_program,
+            "quote_token_program": quote_token_program,
+            "fee_recipient": fee_recipient,
+            "buyback_fee_recipient": buyback_fee_recipient,
+            "associated_base_user": associated_token_address(user, base_mint, base_token_program),
+            "associated_quote_user": associated_token_address(
+                user, quote_mint, quote_token_program
+            ),
+        },
+        account_fields={"bonding_curve.creator": creator},
+    )
 
 
 def buy_v2(
@@ -161,19 +211,17 @@ def buy_v2(
 ) -> Instruction:
     """Buy exactly `amount` base units paying at most `max_sol_cost` quote units (fees included).
     For SOL-paired coins the quote mint is wrapped SOL but native lamports move."""
-    return PUMP.build_instruction(
+    return _v2_trade(
         "buy_v2",
         {"amount": amount, "max_sol_cost": max_sol_cost},
-        _v2_accounts(
-            user,
-            base_mint,
-            quote_mint,
-            base_token_program,
-            quote_token_program,
-            fee_recipient,
-            buyback_fee_recipient,
-        ),
-        account_fields={"bonding_curve.creator": creator},
+        user=user,
+        base_mint=base_mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        base_token_program=base_token_program,
+        quote_mint=quote_mint,
+        quote_token_program=quote_token_program,
     )
 
 
@@ -190,19 +238,18 @@ def buy_exact_quote_in_v2(
     quote_mint: Pubkey = WSOL_MINT,
     quote_token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
-    return PUMP.build_instruction(
+    """Spend at most `spendable_quote_in` quote units (fees included), get >= `min_tokens_out`."""
+    return _v2_trade(
         "buy_exact_quote_in_v2",
         {"spendable_quote_in": spendable_quote_in, "min_tokens_out": min_tokens_out},
-        _v2_accounts(
-            user,
-            base_mint,
-            quote_mint,
-            base_token_program,
-            quote_token_program,
-            fee_recipient,
-            buyback_fee_recipient,
-        ),
-        account_fields={"bonding_curve.creator": creator},
+        user=user,
+        base_mint=base_mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        base_token_program=base_token_program,
+        quote_mint=quote_mint,
+        quote_token_program=quote_token_program,
     )
 
 
@@ -219,19 +266,18 @@ def sell_v2(
     quote_mint: Pubkey = WSOL_MINT,
     quote_token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
-    return PUMP.build_instruction(
+    """Sell `amount` base units for at least `min_sol_output` quote units after fees."""
+    return _v2_trade(
         "sell_v2",
         {"amount": amount, "min_sol_output": min_sol_output},
-        _v2_accounts(
-            user,
-            base_mint,
-            quote_mint,
-            base_token_program,
-            quote_token_program,
-            fee_recipient,
-            buyback_fee_recipient,
-        ),
-        account_fields={"bonding_curve.creator": creator},
+        user=user,
+        base_mint=base_mint,
+        creator=creator,
+        fee_recipient=fee_recipient,
+        buyback_fee_recipient=buyback_fee_recipient,
+        base_token_program=base_token_program,
+        quote_mint=quote_mint,
+        quote_token_program=quote_token_program,
     )
 
 
@@ -290,4 +336,32 @@ def create_v2(
             "is_holder_reward": (is_holder_reward,),
         },
         {"mint": mint, "user": user, "program": PUMP_PROGRAM_ID, "mayhem_token_vault": vault},
+    )
+
+
+def migrate(*, user: Pubkey, mint: Pubkey, withdraw_authority: Pubkey) -> Instruction:
+    """Move a complete curve's liquidity into its canonical PumpSwap pool (permissionless).
+
+    The token accounts are named explicitly as the associated token accounts they are: the
+    IDL's seeds for some of them do not spell out the token program.
+    """
+    pool_authority = pool_authority_pda(mint)
+    pool = canonical_pool_pda(mint, WSOL_MINT)
+    lp_mint = Pubkey.find_program_address([b"pool_lp_mint", bytes(pool)], PUMP_AMM_PROGRAM_ID)[0]
+    return PUMP.build_instruction(
+        "migrate",
+        {},
+        {
+            "user": user,
+            "mint": mint,
+            "withdraw_authority": withdraw_authority,
+            "associated_bonding_curve": associated_token_address(bonding_curve_pda(mint), mint),
+            "pool_authority_mint_account": associated_token_address(pool_authority, mint),
+            "pool_authority_wsol_account": associated_token_address(pool_authority, WSOL_MINT),
+            "pool_base_token_account": associated_token_address(pool, mint),
+            "pool_quote_token_account": associated_token_address(pool, WSOL_MINT),
+            "user_pool_token_account": associated_token_address(
+                pool_authority, lp_mint, TOKEN_2022_PROGRAM_ID
+            ),
+        },
     )

@@ -6,8 +6,15 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-from ..spl import METADATA_PROGRAM_ID, TOKEN_PROGRAM_ID, associated_token_address
-from .constants import MAYHEM_PROGRAM_ID, PUMP_AMM_PROGRAM_ID, PUMP_FEES_PROGRAM_ID, PUMP_PROGRAM_ID
+from ..ids import (
+    MAYHEM_PROGRAM_ID,
+    METADATA_PROGRAM_ID,
+    PUMP_AMM_PROGRAM_ID,
+    PUMP_FEES_PROGRAM_ID,
+    PUMP_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+)
+from ..spl import associated_token_address
 
 
 def _pda(seeds: list[bytes], program: Pubkey = PUMP_PROGRAM_ID) -> Pubkey:

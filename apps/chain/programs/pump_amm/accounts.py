@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from ..fees import FeeConfig
+from ..typed import TypedAccounts, register_types
 from .program import PUMP_AMM
 
 __all__ = [
@@ -76,26 +77,21 @@ class GlobalConfig:
     max_configurable_creator_fee_bps: int
 
 
-PUMP_AMM.register("Pool", Pool)
-PUMP_AMM.register("GlobalConfig", GlobalConfig)
+register_types(PUMP_AMM, Pool, GlobalConfig)
 
-
-def decode_account(data: bytes) -> object:
-    return PUMP_AMM.decode_account(data)
-
-
-def encode_account(account: object, *, size: int | None = None) -> bytes:
-    return PUMP_AMM.encode_account(type(account).__name__, account, size=size)
+_ACCOUNTS = TypedAccounts(PUMP_AMM)
+decode_account = _ACCOUNTS.decode_account
+encode_account = _ACCOUNTS.encode_account
 
 
 def decode_pool(data: bytes) -> Pool:
-    return PUMP_AMM.decode_account(data, "Pool")
+    return _ACCOUNTS.decode_as(Pool, data)
 
 
 def decode_global_config(data: bytes) -> GlobalConfig:
-    return PUMP_AMM.decode_account(data, "GlobalConfig")
+    return _ACCOUNTS.decode_as(GlobalConfig, data)
 
 
 def decode_fee_config(data: bytes) -> FeeConfig:
-    """The fees program's FeeConfig for PumpSwap (PDA ["fee_config", amm config seed])."""
+    """The fees program's FeeConfig for PumpSwap (PDA ["fee_config", amm program id])."""
     return PUMP_AMM.decode_account(data, "FeeConfig")

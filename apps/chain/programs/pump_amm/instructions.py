@@ -12,38 +12,50 @@ from collections.abc import Sequence
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from ..spl import TOKEN_PROGRAM_ID, associated_token_address
+from ..ids import TOKEN_PROGRAM_ID
+from ..spl import associated_token_address
 from .accounts import Pool
 from .pdas import global_config_pda
 from .program import PUMP_AMM
 
 
-def _accounts(
+def _trade(
+    name: str,
+    args: dict[str, object],
+    *,
     pool_address: Pubkey,
     pool: Pool,
     user: Pubkey,
     protocol_fee_recipient: Pubkey,
     base_token_program: Pubkey,
     quote_token_program: Pubkey,
-) -> dict[str, Pubkey]:
-    return {
-        "pool": pool_address,
-        "user": user,
-        "global_config": global_config_pda(),
-        "base_mint": pool.base_mint,
-        "quote_mint": pool.quote_mint,
-        "user_base_token_account": associated_token_address(
-            user, pool.base_mint, base_token_program
-        ),
-        "user_quote_token_account": associated_token_address(
-            user, pool.quote_mint, quote_token_program
-        ),
-        "pool_base_token_account": pool.pool_base_token_account,
-        "pool_quote_token_account": pool.pool_quote_token_account,
-        "protocol_fee_recipient": protocol_fee_recipient,
-        "base_token_program": base_token_program,
-        "quote_token_program": quote_token_program,
-    }
+    remaining_accounts: Sequence[AccountMeta],
+) -> Instruction:
+    """buy / buy_exact_quote_in / sell: the same accounts, only the arguments differ."""
+    return PUMP_AMM.build_instruction(
+        name,
+        args,
+        {
+            "pool": pool_address,
+            "user": user,
+            "global_config": global_config_pda(),
+            "base_mint": pool.base_mint,
+            "quote_mint": pool.quote_mint,
+            "user_base_token_account": associated_token_address(
+                user, pool.base_mint, base_token_program
+            ),
+            "user_quote_token_account": associated_token_address(
+                user, pool.quote_mint, quote_token_program
+            ),
+            "pool_base_token_account": pool.pool_base_token_account,
+            "pool_quote_token_account": pool.pool_quote_token_account,
+            "protocol_fee_recipient": protocol_fee_recipient,
+            "base_token_program": base_token_program,
+            "quote_token_program": quote_token_program,
+        },
+        account_fields={"pool.coin_creator": pool.coin_creator},
+        remaining_accounts=remaining_accounts,
+    )
 
 
 def buy(
@@ -60,22 +72,19 @@ def buy(
     remaining_accounts: Sequence[AccountMeta] = (),
 ) -> Instruction:
     """Buy exactly `base_amount_out` base units for at most `max_quote_amount_in` (fees in)."""
-    return PUMP_AMM.build_instruction(
+    return _trade(
         "buy",
         {
             "base_amount_out": base_amount_out,
             "max_quote_amount_in": max_quote_amount_in,
             "track_volume": (track_volume,),
         },
-        _accounts(
-            pool_address,
-            pool,
-            user,
-            protocol_fee_recipient,
-            base_token_program,
-            quote_token_program,
-        ),
-        account_fields={"pool.coin_creator": pool.coin_creator},
+        pool_address=pool_address,
+        pool=pool,
+        user=user,
+        protocol_fee_recipient=protocol_fee_recipient,
+        base_token_program=base_token_program,
+        quote_token_program=quote_token_program,
         remaining_accounts=remaining_accounts,
     )
 
@@ -94,22 +103,19 @@ def buy_exact_quote_in(
     remaining_accounts: Sequence[AccountMeta] = (),
 ) -> Instruction:
     """Spend at most `spendable_quote_in` (fees in), receive >= `min_base_amount_out`."""
-    return PUMP_AMM.build_instruction(
+    return _trade(
         "buy_exact_quote_in",
         {
             "spendable_quote_in": spendable_quote_in,
             "min_base_amount_out": min_base_amount_out,
             "track_volume": (track_volume,),
         },
-        _accounts(
-            pool_address,
-            pool,
-            user,
-            protocol_fee_recipient,
-            base_token_program,
-            quote_token_program,
-        ),
-        account_fields={"pool.coin_creator": pool.coin_creator},
+        pool_address=pool_address,
+        pool=pool,
+        user=user,
+        protocol_fee_recipient=protocol_fee_recipient,
+        base_token_program=base_token_program,
+        quote_token_program=quote_token_program,
         remaining_accounts=remaining_accounts,
     )
 
@@ -127,17 +133,14 @@ def sell(
     remaining_accounts: Sequence[AccountMeta] = (),
 ) -> Instruction:
     """Sell `base_amount_in` base units for at least `min_quote_amount_out` after fees."""
-    return PUMP_AMM.build_instruction(
+    return _trade(
         "sell",
         {"base_amount_in": base_amount_in, "min_quote_amount_out": min_quote_amount_out},
-        _accounts(
-            pool_address,
-            pool,
-            user,
-            protocol_fee_recipient,
-            base_token_program,
-            quote_token_program,
-        ),
-        account_fields={"pool.coin_creator": pool.coin_creator},
+        pool_address=pool_address,
+        pool=pool,
+        user=user,
+        protocol_fee_recipient=protocol_fee_recipient,
+        base_token_program=base_token_program,
+        quote_token_program=quote_token_program,
         remaining_accounts=remaining_accounts,
     )

@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-from ..pump.constants import PUMP_FEES_PROGRAM_ID
+from ..ids import PUMP_AMM_PROGRAM_ID, PUMP_FEES_PROGRAM_ID
 from ..pump.pdas import pool_authority_pda
-from .constants import CANONICAL_POOL_INDEX, PUMP_AMM_PROGRAM_ID
+from .constants import CANONICAL_POOL_INDEX
 
 
 def _pda(seeds: list[bytes], program: Pubkey = PUMP_AMM_PROGRAM_ID) -> Pubkey:

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..fees import BPS_DENOMINATOR, FeeConfig, Fees, ceil_fee, select_fee_tier
+from ..fees import (
+    BPS_DENOMINATOR,
+    FeeConfig,
+    Fees,
+    ceil_fee,
+    market_cap,
+    require_amount,
+    select_fee_tier,
+)
 from .accounts import GlobalConfig, Pool
 
 
@@ -59,7 +67,7 @@ class SwapQuote:
 
 def market_cap_quote(reserves: PoolReserves, base_supply: int) -> int:
     """floor(quote_reserve * base_supply / base_reserve): the cap fee tiers are chosen by."""
-    return 0 if reserves.base == 0 else reserves.quote * base_supply // reserves.base
+    return market_cap(reserves.quote, reserves.base, base_supply)
 
 
 def pool_fees(
@@ -86,11 +94,6 @@ def pool_fees(
     return Fees(tier.lp_fee_bps, tier.protocol_fee_bps, creator)
 
 
-def _check(amount: int, what: str) -> None:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise ValueError(f"{what} must be a non-negative integer")
-
-
 def _quote(base: int, quote: int, fees: Fees) -> SwapQuote:
     return SwapQuote(
         base,
@@ -103,7 +106,7 @@ def _quote(base: int, quote: int, fees: Fees) -> SwapQuote:
 
 def quote_buy_base_out(reserves: PoolReserves, base_out: int, fees: Fees) -> SwapQuote:
     """Quote cost (plus fees) of buying exactly `base_out` base units."""
-    _check(base_out, "base_out")
+    require_amount(base_out, "base_out")
     if base_out == 0:
         return _quote(0, 0, fees)
     if base_out >= reserves.base:
@@ -115,7 +118,7 @@ def quote_buy_base_out(reserves: PoolReserves, base_out: int, fees: Fees) -> Swa
 
 def quote_buy_quote_in(reserves: PoolReserves, spendable_quote: int, fees: Fees) -> SwapQuote:
     """Base units a budget of `spendable_quote` (fees included) buys."""
-    _check(spendable_quote, "spendable_quote")
+    require_amount(spendable_quote, "spendable_quote")
     effective = spendable_quote * BPS_DENOMINATOR // (BPS_DENOMINATOR + fees.total_bps)
     if effective == 0:
         return _quote(0, 0, fees)
@@ -125,7 +128,7 @@ def quote_buy_quote_in(reserves: PoolReserves, spendable_quote: int, fees: Fees)
 
 def quote_sell_base_in(reserves: PoolReserves, base_in: int, fees: Fees) -> SwapQuote:
     """Quote proceeds (before fees in quote_amount, after fees in user_quote_out)."""
-    _check(base_in, "base_in")
+    require_amount(base_in, "base_in")
     if base_in == 0:
         return _quote(0, 0, fees)
     quote_out = reserves.quote * base_in // (reserves.base + base_in)
