@@ -35,6 +35,10 @@ class RpcError(Exception):
             err["data"] = self.data
         return err
 
+    def response(self, request_id: Any = None) -> dict[str, Any]:
+        """The whole JSON-RPC 2.0 response object carrying this error."""
+        return {"jsonrpc": "2.0", "error": self.to_json(), "id": request_id}
+
 
 def invalid_params(message: str) -> RpcError:
     return RpcError(INVALID_PARAMS, message)

@@ -22,7 +22,8 @@ from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import VersionedTransaction
 
 from apps.chain.localnet.chain import Chain
-from apps.chain.localnet.geyser import GeyserService, transaction_error_bincode
+from apps.chain.localnet.geyser import GeyserService
+from apps.chain.localnet.geyser_messages import transaction_error_bincode
 from protos.generated import geyser_pb2 as pb
 from protos.generated import geyser_pb2_grpc as pb_grpc
 from tests.chain.localnet import SOL, transfer_tx
