@@ -54,6 +54,7 @@ from .records import (
     TokenBalance,
     TxRecord,
     compute_budget,
+    native_mints,
     resolve_keys,
     split_result,
     token_balances,
@@ -128,6 +129,8 @@ class Chain:
         self.slot_listeners: list[Callable[[SlotRecord], None]] = []
         self.transaction_listeners: list[Callable[[TxRecord], None]] = []
         self.faucet = Keypair()
+        for pubkey, account in native_mints():
+            self._svm.set_account(pubkey, account)
         self._svm.set_account(
             self.faucet.pubkey(),
             Account(lamports=FAUCET_LAMPORTS, data=b"", owner=SYSTEM_PROGRAM, executable=False),

@@ -95,6 +95,10 @@ class AccountState(Protocol):
 
     def set(self, pubkey: Pubkey, account: Account) -> None: ...
 
+    def unix_timestamp(self) -> int: ...
+
+    def rent_exempt_minimum(self, data_len: int) -> int: ...
+
 
 class ProgramModel(Protocol):
     """A Python stand-in for an on-chain program."""
@@ -117,6 +121,12 @@ class LiveState:
 
     def set(self, pubkey: Pubkey, account: Account) -> None:
         self._svm.set_account(pubkey, account)
+
+    def unix_timestamp(self) -> int:
+        return self._svm.get_clock().unix_timestamp
+
+    def rent_exempt_minimum(self, data_len: int) -> int:
+        return self._svm.minimum_balance_for_rent_exemption(data_len)
 
 
 @dataclass

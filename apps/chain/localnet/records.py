@@ -20,11 +20,15 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
 
+# The ids the platform shares are defined once in programs/ids.py; the localnet's names stay.
+from ..programs.ids import SYSTEM_PROGRAM_ID as SYSTEM_PROGRAM
+from ..programs.ids import TOKEN_2022_PROGRAM_ID as TOKEN_2022_PROGRAM
+from ..programs.ids import TOKEN_PROGRAM_ID as TOKEN_PROGRAM
+from ..programs.ids import WSOL_MINT as NATIVE_MINT
+
 COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
-SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
-TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
 ALT_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+NATIVE_MINT_2022 = Pubkey.from_string("9pan9bMn5HatX4EJdBwg9VgCa7Uz5HL8N1m5D3NdXejP")
 
 LAMPORTS_PER_SIGNATURE = 5_000
 MAX_COMPUTE_UNIT_LIMIT = 1_400_000
@@ -217,6 +221,16 @@ def is_token_account_data(data: bytes) -> bool:
     if len(data) < 165 or data[108] == 0:
         return False
     return len(data) == 165 or data[165] == 2
+
+
+def native_mints() -> list[tuple[Pubkey, Account]]:
+    """The wrapped-SOL mints every cluster has from genesis (LiteSVM starts without them):
+    9 decimals, no supply, no authorities."""
+    data = bytes(36) + struct.pack("<QBB", 0, 9, 1) + bytes(36)
+    return [
+        (mint, Account(lamports=5_000_000_000, data=data, owner=program, executable=False))
+        for mint, program in ((NATIVE_MINT, TOKEN_PROGRAM), (NATIVE_MINT_2022, TOKEN_2022_PROGRAM))
+    ]
 
 
 def with_blockhash(tx: VersionedTransaction, blockhash: Hash) -> VersionedTransaction:

@@ -20,9 +20,12 @@ from typing import Any
 import uvicorn
 from solders.pubkey import Pubkey
 
+from apps.chain.programs.pump.constants import PUMP_PROGRAM_ID
+
 from .chain import Chain
 from .engines import BlockEnginesApp
 from .geyser import GeyserService
+from .models import install_pump_programs
 from .pubsub import PubSubApp
 from .rpc import JsonRpcApp
 
@@ -114,6 +117,8 @@ class LocalnetServer:
         self, *, chain: Chain | None = None, options: LocalnetOptions | None = None
     ) -> None:
         self.chain = chain or Chain()
+        if PUMP_PROGRAM_ID not in self.chain.program_models:
+            install_pump_programs(self.chain)  # pump.fun and PumpSwap, as on mainnet
         self.options = options or LocalnetOptions()
         opts = self.options
         self.host = opts.host
