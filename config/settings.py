@@ -133,6 +133,14 @@ LOCALNET_GRPC_PORT = env.int("LOCALNET_GRPC_PORT", default=10000)
 LOCALNET_ENGINES_PORT = env.int("LOCALNET_ENGINES_PORT", default=8902)
 LOCALNET_FUND = env.list("LOCALNET_FUND", default=[])
 _LOCALNET_ENGINES = f"http://{LOCALNET_HOST}:{LOCALNET_ENGINES_PORT}"
+# The self-trading market `make run` starts beside the localnet (apps/chain/localnet/market.py).
+MARKET_ENABLED = env.bool("MARKET_ENABLED", default=True)
+MARKET_SEED = env.int("MARKET_SEED", default=7)
+MARKET_LAUNCHES_PER_MINUTE = env.float("MARKET_LAUNCHES_PER_MINUTE", default=4.0)
+MARKET_TRADES_PER_SECOND = env.float("MARKET_TRADES_PER_SECOND", default=3.0)
+MARKET_TRADERS = env.int("MARKET_TRADERS", default=24)
+MARKET_GRADUATION_SHARE = env.float("MARKET_GRADUATION_SHARE", default=0.2)
+MARKET_RUG_SHARE = env.float("MARKET_RUG_SHARE", default=0.25)
 SOLANA_RPC_URLS = env.list(
     "SOLANA_RPC_URLS", default=[f"http://{LOCALNET_HOST}:{LOCALNET_PORT}"]
 )

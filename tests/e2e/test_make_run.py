@@ -14,6 +14,7 @@ import pytest
 
 from tests.servers import free_port
 
+CURVE = "4y6pru6YvC7"  # base58 of the BondingCurve discriminator
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +30,37 @@ def _wait_for(url: str, status: int, deadline: float) -> httpx.Response:
             last = exc
         time.sleep(0.3)
     raise AssertionError(f"{url} did not answer {status} in time (last: {last!r})")
+
+
+def _wait_for_coins(rpc_url: str, deadline: float) -> int:
+    """How many pump.fun bonding curves the localnet holds, once the market made one."""
+    curves = 0
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.post(
+                rpc_url,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "getProgramAccounts",
+                    "params": [
+                        "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P",
+                        # BondingCurve accounts: their Anchor discriminator, base58.
+                        {
+                            "encoding": "base64",
+                            "filters": [{"memcmp": {"offset": 0, "bytes": CURVE}}],
+                        },
+                    ],
+                },
+                timeout=5,
+            ).json()
+            curves = len(answer.get("result", []))
+        except httpx.HTTPError:
+            curves = 0
+        if curves:
+            return curves
+        time.sleep(0.5)
+    return curves
 
 
 def _group_alive(pgid: int) -> bool:
@@ -48,11 +80,19 @@ def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp
         "VAR_DIR": str(tmp_path / "var"),
         "PORT": str(port),
         "LOCALNET_PORT": str(chain_port),
+        "LOCALNET_WS_PORT": str(free_port()),
+        "LOCALNET_GRPC_PORT": str(free_port()),
+        "LOCALNET_ENGINES_PORT": str(free_port()),
     }
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = started + 60
@@ -62,6 +102,7 @@ def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp
         admin = _wait_for(f"{base}/admin/", 302, deadline)
         login = _wait_for(f"{base}/admin/login/", 200, deadline)
         elapsed = time.monotonic() - started
+        curves = _wait_for_coins(f"http://127.0.0.1:{chain_port}", deadline + 30)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -78,6 +119,7 @@ def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp
     assert "csrfmiddlewaretoken" in login.text
     assert f"http://127.0.0.1:{port}/api/docs" in output
     assert "Created development superuser: admin /" in output
+    assert curves >= 1, "the market launched no coin on the localnet"
     deadline = time.monotonic() + 15
     while _group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

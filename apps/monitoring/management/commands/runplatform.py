@@ -54,6 +54,14 @@ class Command(BaseCommand):
                     f"  WebSocket  ws://127.0.0.1:{port}/ws/",
                     f"  metrics    {base}/metrics",
                     f"  chain RPC  {', '.join(settings.SOLANA_RPC_URLS)}",
+                    f"  geyser     {settings.GEYSER_URL}",
+                    "  market     "
+                    + (
+                        f"seed {settings.MARKET_SEED}, "
+                        f"{settings.MARKET_LAUNCHES_PER_MINUTE:g} launches/min"
+                        if settings.MARKET_ENABLED
+                        else "off (MARKET_ENABLED=false)"
+                    ),
                     "Ctrl-C stops everything.",
                     "",
                 ]
@@ -74,7 +82,11 @@ class Command(BaseCommand):
         honcho = str(Path(venv_bin) / "honcho")
         root = str(settings.BASE_DIR)
         os.chdir(root)
-        os.execvpe(honcho, [honcho, "start", "-f", procfile, "-d", root], env)  # noqa: S606
+        processes = _procfile_processes(Path(root) / procfile)
+        if not settings.MARKET_ENABLED:
+            processes.remove("market")
+        command = [honcho, "start", "-f", procfile, "-d", root, *processes]
+        os.execvpe(honcho, command, env)  # noqa: S606
 
     def _ensure_dev_superuser(self) -> None:
         if not settings.DEBUG:
@@ -90,3 +102,13 @@ class Command(BaseCommand):
                 "reset with `python manage.py changepassword admin`)"
             )
         )
+
+
+def _procfile_processes(procfile: Path) -> list[str]:
+    """Process names in a Procfile, in order (honcho starts only those named)."""
+    names = []
+    for line in procfile.read_text().splitlines():
+        name, sep, _ = line.partition(":")
+        if sep and name.strip() and not line.lstrip().startswith("#"):
+            names.append(name.strip())
+    return names
