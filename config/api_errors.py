@@ -16,6 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from apps.chain.rpc import RpcError, RpcUnavailable
+
 logger = logging.getLogger("api")
 
 # A stable machine code per status, for errors that do not bring their own.
@@ -144,8 +146,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
             return error_response(413, "request body is too large", field="body")
         status = exc.status_code
         if status == 400 and str(exc).startswith("Cannot parse request body"):
-            return error_response(400, "request body is not valid JSON", code="malformed_json",
-                                  field="body")
+            return error_response(
+                400, "request body is not valid JSON", code="malformed_json", field="body"
+            )
         return error_response(status, str(exc))
 
     def on_auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
@@ -159,6 +162,17 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
         return error_response(
             exc.status, exc.message, code=exc.code, field=exc.field, headers=exc.headers
+        )
+
+    def on_rpc_unavailable(request: HttpRequest, exc: RpcUnavailable) -> HttpResponse:
+        # Names only redacted endpoints (rpc.py never puts a URL path or key in it).
+        return error_response(
+            503, f"the Solana RPC upstream is unavailable: {exc}", code="upstream_unavailable"
+        )
+
+    def on_rpc_error(request: HttpRequest, exc: RpcError) -> HttpResponse:
+        return error_response(
+            502, f"the Solana RPC upstream refused the call: {exc.message}", code="upstream_error"
         )
 
     def on_404(request: HttpRequest, exc: Exception) -> HttpResponse:
@@ -179,6 +193,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(AuthenticationError, on_auth)
     api.add_exception_handler(ApiError, on_api_error)
+    api.add_exception_handler(RpcUnavailable, on_rpc_unavailable)
+    api.add_exception_handler(RpcError, on_rpc_error)
     api.add_exception_handler(Http404, on_404)
     api.add_exception_handler(PermissionDenied, on_403)
     api.add_exception_handler(RequestDataTooBig, on_too_big)

@@ -1,15 +1,22 @@
-"""Minimal Solana JSON-RPC call over the shared client (the pool grows on this)."""
+"""Solana JSON-RPC calls: one endpoint (`Endpoint`), and the contract every client meets.
+
+Services take an `RpcClient` (the pool in rpc_pool.py in production, one `Endpoint` in a
+test) and call `await rpc.call(method, params)`; they get the `result` or one of two
+errors: `RpcError` (the node answered with a JSON-RPC error: bad params, preflight
+failure...) or `RpcUnavailable` (no usable answer: refused, timed out, not JSON).
+"""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from apps.chain.http import http_client
+from apps.chain.http import http_client, redact_url
 
 _ids = itertools.count(1)
+DEFAULT_TIMEOUT = 2.0
 
 
 class RpcError(Exception):
@@ -26,17 +33,44 @@ class RpcUnavailable(Exception):
     """The endpoint did not answer (connection refused, timeout, non-JSON reply)."""
 
 
-async def rpc_call(url: str, method: str, params: list | None = None, *,
-                   timeout: float = 2.0) -> Any:
-    payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method}
+class RpcClient(Protocol):
+    async def call(
+        self, method: str, params: list[Any] | None = None, *, timeout: float | None = None
+    ) -> Any: ...
+
+
+async def rpc_call(
+    url: str, method: str, params: list | None = None, *, timeout: float = DEFAULT_TIMEOUT
+) -> Any:
+    payload: dict[str, Any] = {"jsonrpc": "2.0", "id": next(_ids), "method": method}
     if params is not None:
         payload["params"] = params
     try:
         response = await http_client().post(url, json=payload, timeout=timeout)
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise RpcUnavailable(type(exc).__name__) from exc
+        raise RpcUnavailable(f"{redact_url(url)}: {type(exc).__name__}") from exc
+    if not isinstance(body, dict):
+        raise RpcUnavailable(f"{redact_url(url)}: not a JSON-RPC response")
     if "error" in body:
-        err = body["error"]
+        err = body["error"] if isinstance(body["error"], dict) else {}
         raise RpcError(err.get("code", 0), err.get("message", ""), err.get("data"))
     return body.get("result")
+
+
+class Endpoint:
+    """One upstream RPC URL as an RpcClient."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        """The URL without path or query (where API keys live): safe to log and show."""
+        return redact_url(self.url)
+
+    async def call(
+        self, method: str, params: list[Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
+        return await rpc_call(self.url, method, params, timeout=timeout or self.timeout)
