@@ -49,6 +49,7 @@ def add_localnet_arguments(
         "grpc_port": 10000,
         "engines_port": 8902,
         "slot_ms": 400,
+        "history_slots": 5_000,
         "geyser_x_token": None,
         "fund": [],
         **(defaults or {}),
@@ -61,6 +62,9 @@ def add_localnet_arguments(
         "--engines-port", type=int, default=d["engines_port"], help="Jito/bloXroute/NextBlock"
     )
     parser.add_argument("--slot-ms", type=int, default=d["slot_ms"], help="0 disables the clock")
+    parser.add_argument(
+        "--history-slots", type=int, default=d["history_slots"], help="transaction history kept"
+    )
     parser.add_argument("--geyser-x-token", default=d["geyser_x_token"])
     parser.add_argument("--engine-auth", action="append", default=[], metavar="ENGINE=VALUE")
     parser.add_argument(
@@ -82,6 +86,7 @@ def options_from_args(args: argparse.Namespace) -> LocalnetOptions:
             rpc=args.port, ws=args.ws_port, grpc=args.grpc_port, engines=args.engines_port
         ),
         slot_ms=args.slot_ms,
+        history_slots=args.history_slots,
         geyser_x_token=args.geyser_x_token or None,
         engine_auth=parse_engine_auth(args.engine_auth),
     )

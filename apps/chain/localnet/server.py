@@ -88,6 +88,9 @@ class LocalnetOptions:
     host: str = "127.0.0.1"
     ports: LocalnetPorts = field(default_factory=LocalnetPorts)
     slot_ms: int = 400
+    # Slots of transaction history kept (getTransaction, signatures by address); a
+    # localnet left running for hours keeps bounded memory. 5,000 slots = 33 min.
+    history_slots: int = 5_000
     geyser_x_token: str | None = None
     # engine name ("jito", "bloxroute", "nextblock") -> the auth value it demands
     engine_auth: dict[str, str] = field(default_factory=dict)
@@ -116,10 +119,10 @@ class LocalnetServer:
     def __init__(
         self, *, chain: Chain | None = None, options: LocalnetOptions | None = None
     ) -> None:
-        self.chain = chain or Chain()
+        self.options = options or LocalnetOptions()
+        self.chain = chain or Chain(history_slots=self.options.history_slots)
         if PUMP_PROGRAM_ID not in self.chain.program_models:
             install_pump_programs(self.chain)  # pump.fun and PumpSwap, as on mainnet
-        self.options = options or LocalnetOptions()
         opts = self.options
         self.host = opts.host
         self.slot_ms = opts.slot_ms
