@@ -26,6 +26,7 @@ import hashlib
 import logging
 import math
 import random
+import signal
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -484,8 +485,16 @@ def run_market(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     generator = MarketGenerator(args.rpc_url, config_from_args(args))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(generator.run(seconds=args.seconds, wait_seconds=60))
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or honcho stopping us
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await generator.run(seconds=args.seconds, wait_seconds=60)
+
+    asyncio.run(main())
     ledger = generator.ledger
     log.info(
         "market: %d launches, %d graduations, %d rugs, %d transactions (%d refused)",
