@@ -33,7 +33,6 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 BACKEND_NAME = env.str("BACKEND_NAME", default="platform")
 
 INSTALLED_APPS = [
-    "daphne",  # first: its runserver serves HTTP and WebSocket in development
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -49,6 +48,11 @@ INSTALLED_APPS = [
     "apps.ingestion",
     "apps.flags",
 ]
+
+if DEBUG:
+    # First: its runserver serves HTTP and WebSocket in development. Only then: it pulls
+    # in Twisted, ~20 MB a production worker (granian) never uses.
+    INSTALLED_APPS.insert(0, "daphne")
 
 # The stock chain: admin and every sync view go through it, with Django's semantics.
 MIDDLEWARE = [
@@ -154,6 +158,9 @@ BLOXROUTE_AUTH = env.str("BLOXROUTE_AUTH", default="")
 NEXTBLOCK_URL = env.str("NEXTBLOCK_URL", default=f"{_LOCALNET_ENGINES}/nextblock")
 NEXTBLOCK_AUTH = env.str("NEXTBLOCK_AUTH", default="")
 JITO_UUID = env.str("JITO_UUID", default="")
+# Jito tip-floor REST URL (https://bundles.jito.wtf/api/v1/bundles/tip_floor); empty = no
+# tip levels in /api/fees/priority (the localnet has no tip floor).
+JITO_TIP_FLOOR_URL = env.str("JITO_TIP_FLOOR_URL", default="")
 SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
 
 # --- API --------------------------------------------------------------------------

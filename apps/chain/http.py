@@ -1,4 +1,8 @@
-"""Shared async HTTP client for Solana RPC and block engines: keep-alive, one per loop."""
+"""The shared async HTTP client: one aiohttp session per event loop, keep-alive.
+
+aiohttp carries the JSON-RPC hot path: measured against an instant upstream it costs
+~0.5 ms per call where httpx costs ~1.3 ms (bench/read_api.py).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,24 @@ import asyncio
 import weakref
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def http_client() -> httpx.AsyncClient:
+def http_session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            headers={"Content-Type": "application/json"},
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=300),
+            # The caller's per-call timeout governs; none is imposed here.
+            timeout=aiohttp.ClientTimeout(total=None),
         )
-        _clients[loop] = client
-    return client
+        _sessions[loop] = session
+    return session
 
 
 def redact_url(url: str) -> str:

@@ -8,15 +8,18 @@ failure...) or `RpcUnavailable` (no usable answer: refused, timed out, not JSON)
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
-from apps.chain.http import http_client, redact_url
+from apps.chain.http import http_session, redact_url
 
 _ids = itertools.count(1)
 DEFAULT_TIMEOUT = 2.0
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class RpcError(Exception):
@@ -46,10 +49,21 @@ async def rpc_call(
     if params is not None:
         payload["params"] = params
     try:
-        response = await http_client().post(url, json=payload, timeout=timeout)
-        body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise RpcUnavailable(f"{redact_url(url)}: {type(exc).__name__}") from exc
+        async with http_session().post(
+            url,
+            data=json.dumps(payload),
+            headers=JSON_HEADERS,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            raw = await response.read()
+        body = json.loads(raw)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        name = (
+            "Timeout"
+            if isinstance(exc, TimeoutError | asyncio.TimeoutError)
+            else type(exc).__name__
+        )
+        raise RpcUnavailable(f"{redact_url(url)}: {name}") from exc
     if not isinstance(body, dict):
         raise RpcUnavailable(f"{redact_url(url)}: not a JSON-RPC response")
     if "error" in body:

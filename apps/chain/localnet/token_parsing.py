@@ -1,11 +1,9 @@
-"""SPL Token and Token-2022 account data, read the way a validator's account-decoder reads it.
+"""SPL Token and Token-2022 account data, rendered the way a validator's account-decoder does.
 
 `parse_token_account_data` gives the `jsonParsed` body a validator answers for a token
 account or mint (`{"program": "spl-token-2022", "parsed": {...}, "space": N}`), Token-2022
-extensions included. The unpack rules are Token-2022's `StateWithExtensions::unpack`:
-a base Account is 165 bytes and a base Mint 82; with extensions either is padded to 165
-bytes, followed by the AccountType byte (1 mint, 2 account) and TLV entries (u16 type,
-u16 length, value). A 355-byte account is always a multisig, never a mint or account.
+extensions included. The unpacking itself (StateWithExtensions::unpack, TLV entries) is
+the platform's `apps/chain/tokens.py`; this module only renders it.
 
 Layouts: solana-program/token-2022 `interface/src/extension/*`, summarised in
 /work/shared/reference/solana-facts.md section 7.3.
@@ -16,105 +14,41 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from solders.account import Account
 from solders.pubkey import Pubkey
 
+# The pure unpacking is platform code, shared with the localnet; re-exported here so the
+# localnet modules keep importing token layouts from one place.
+from apps.chain.tokens import (
+    ACCOUNT_LEN,
+    ACCOUNT_TYPE_ACCOUNT,
+    ACCOUNT_TYPE_MINT,
+    DELEGATE_OFFSET,
+    EXTENSION_SIZES,
+    MINT_LEN,
+    MINT_OFFSET,
+    MULTISIG_LEN,
+    NATIVE_MINT,
+    NATIVE_MINT_DECIMALS,
+    OWNER_OFFSET,
+    TOKEN_PROGRAMS,
+    ExtensionType,
+    MintState,
+    TokenAccountState,
+    account_len_with_extensions,
+    extension_entries,
+    is_valid_token_account_data,
+    token_account_mint,
+    unpack_mint,
+    unpack_token_account,
+)
+
 from .records import TOKEN_2022_PROGRAM, TOKEN_PROGRAM
-
-TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
-NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
-NATIVE_MINT_DECIMALS = 9
-
-ACCOUNT_LEN = 165
-MINT_LEN = 82
-MULTISIG_LEN = 355
-ACCOUNT_TYPE_MINT = 1
-ACCOUNT_TYPE_ACCOUNT = 2
-MINT_OFFSET = 0
-OWNER_OFFSET = 32
-DELEGATE_OFFSET = 72  # COption tag (u32); the delegate key follows at 76
 
 _PROGRAM_NAMES = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-2022"}
 _ACCOUNT_STATES = ("uninitialized", "initialized", "frozen")
-
-
-class ExtensionType:
-    """Token-2022 ExtensionType numbers (u16 in the TLV header)."""
-
-    UNINITIALIZED = 0
-    TRANSFER_FEE_CONFIG = 1
-    TRANSFER_FEE_AMOUNT = 2
-    MINT_CLOSE_AUTHORITY = 3
-    CONFIDENTIAL_TRANSFER_MINT = 4
-    CONFIDENTIAL_TRANSFER_ACCOUNT = 5
-    DEFAULT_ACCOUNT_STATE = 6
-    IMMUTABLE_OWNER = 7
-    MEMO_TRANSFER = 8
-    NON_TRANSFERABLE = 9
-    INTEREST_BEARING_CONFIG = 10
-    CPI_GUARD = 11
-    PERMANENT_DELEGATE = 12
-    NON_TRANSFERABLE_ACCOUNT = 13
-    TRANSFER_HOOK = 14
-    TRANSFER_HOOK_ACCOUNT = 15
-    CONFIDENTIAL_TRANSFER_FEE_CONFIG = 16
-    CONFIDENTIAL_TRANSFER_FEE_AMOUNT = 17
-    METADATA_POINTER = 18
-    TOKEN_METADATA = 19
-    GROUP_POINTER = 20
-    TOKEN_GROUP = 21
-    GROUP_MEMBER_POINTER = 22
-    TOKEN_GROUP_MEMBER = 23
-    CONFIDENTIAL_MINT_BURN = 24
-    SCALED_UI_AMOUNT = 25
-    PAUSABLE = 26
-    PAUSABLE_ACCOUNT = 27
-
-
-# Fixed value sizes of the extensions (TokenMetadata is variable-length).
-EXTENSION_SIZES: dict[int, int] = {
-    ExtensionType.TRANSFER_FEE_CONFIG: 108,
-    ExtensionType.TRANSFER_FEE_AMOUNT: 8,
-    ExtensionType.MINT_CLOSE_AUTHORITY: 32,
-    ExtensionType.CONFIDENTIAL_TRANSFER_MINT: 65,
-    ExtensionType.CONFIDENTIAL_TRANSFER_ACCOUNT: 295,
-    ExtensionType.DEFAULT_ACCOUNT_STATE: 1,
-    ExtensionType.IMMUTABLE_OWNER: 0,
-    ExtensionType.MEMO_TRANSFER: 1,
-    ExtensionType.NON_TRANSFERABLE: 0,
-    ExtensionType.INTEREST_BEARING_CONFIG: 52,
-    ExtensionType.CPI_GUARD: 1,
-    ExtensionType.PERMANENT_DELEGATE: 32,
-    ExtensionType.NON_TRANSFERABLE_ACCOUNT: 0,
-    ExtensionType.TRANSFER_HOOK: 64,
-    ExtensionType.TRANSFER_HOOK_ACCOUNT: 1,
-    ExtensionType.CONFIDENTIAL_TRANSFER_FEE_CONFIG: 129,
-    ExtensionType.CONFIDENTIAL_TRANSFER_FEE_AMOUNT: 64,
-    ExtensionType.METADATA_POINTER: 64,
-    ExtensionType.GROUP_POINTER: 64,
-    ExtensionType.TOKEN_GROUP: 80,
-    ExtensionType.GROUP_MEMBER_POINTER: 64,
-    ExtensionType.TOKEN_GROUP_MEMBER: 72,
-    ExtensionType.CONFIDENTIAL_MINT_BURN: 196,
-    ExtensionType.SCALED_UI_AMOUNT: 56,
-    ExtensionType.PAUSABLE: 33,
-    ExtensionType.PAUSABLE_ACCOUNT: 0,
-}
-_KNOWN_EXTENSIONS = set(EXTENSION_SIZES) | {ExtensionType.TOKEN_METADATA}
-
-
-def account_len_with_extensions(value_sizes: list[int]) -> int:
-    """Space of a Token-2022 mint/account carrying extensions with these value sizes.
-
-    Mirrors ExtensionType::try_calculate_account_len: base padded to 165, one AccountType
-    byte, a 4-byte TLV header per extension; a total equal to the multisig size gets two
-    more bytes so the account can never be mistaken for a multisig.
-    """
-    length = ACCOUNT_LEN + 1 + sum(4 + size for size in value_sizes)
-    return length + 2 if length == MULTISIG_LEN else length
 
 
 # ---- amounts --------------------------------------------------------------------------
@@ -138,144 +72,6 @@ def ui_token_amount(amount: int, decimals: int) -> dict[str, Any]:
         "uiAmount": ui_amount,
         "uiAmountString": text,
     }
-
-
-# ---- unpacking ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenAccountState:
-    mint: Pubkey
-    owner: Pubkey
-    amount: int
-    delegate: Pubkey | None
-    state: int
-    is_native: int | None  # the rent-exempt reserve of a wrapped-SOL account
-    delegated_amount: int
-    close_authority: Pubkey | None
-    extensions: list[tuple[int, bytes]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class MintState:
-    mint_authority: Pubkey | None
-    supply: int
-    decimals: int
-    is_initialized: bool
-    freeze_authority: Pubkey | None
-    extensions: list[tuple[int, bytes]] = field(default_factory=list)
-
-
-class _Unpackable(ValueError):
-    pass
-
-
-def _coption_key(data: bytes, offset: int) -> Pubkey | None:
-    tag = struct.unpack_from("<I", data, offset)[0]
-    if tag == 0:
-        return None
-    if tag == 1:
-        return Pubkey.from_bytes(data[offset + 4 : offset + 36])
-    raise _Unpackable("invalid COption tag")
-
-
-def _tlv_region(data: bytes, base_len: int, account_type: int) -> bytes | None:
-    """The TLV bytes after the base state, or None when the data is not this kind of state."""
-    if len(data) == MULTISIG_LEN or len(data) < base_len:
-        return None
-    rest = data[base_len:]
-    if not rest:
-        return b""
-    type_index = ACCOUNT_LEN - base_len
-    if len(rest) <= type_index:
-        return None
-    if any(rest[:type_index]):  # a mint's padding up to byte 165 must be zero
-        return None
-    if rest[type_index] != account_type:
-        return None
-    return rest[type_index + 1 :]
-
-
-def extension_entries(tlv: bytes) -> list[tuple[int, bytes]]:
-    """(type, value) pairs in TLV order; [] when the region is malformed, as Agave's
-    `get_extension_types().unwrap_or_default()` gives."""
-    out: list[tuple[int, bytes]] = []
-    start = 0
-    while start < len(tlv):
-        if len(tlv) < start + 2:
-            break  # a spare byte left for a realloc
-        ext_type = struct.unpack_from("<H", tlv, start)[0]
-        if ext_type == ExtensionType.UNINITIALIZED:
-            break
-        if ext_type not in _KNOWN_EXTENSIONS or len(tlv) < start + 4:
-            return []
-        length = struct.unpack_from("<H", tlv, start + 2)[0]
-        end = start + 4 + length
-        if end > len(tlv):
-            return []
-        out.append((ext_type, tlv[start + 4 : end]))
-        start = end
-    return out
-
-
-def unpack_token_account(data: bytes) -> TokenAccountState | None:
-    """StateWithExtensions::<Account>::unpack: None unless an initialized token account."""
-    tlv = _tlv_region(data, ACCOUNT_LEN, ACCOUNT_TYPE_ACCOUNT)
-    if tlv is None:
-        return None
-    try:
-        state = data[108]
-        if state not in (1, 2):
-            return None
-        native_tag = struct.unpack_from("<I", data, 109)[0]
-        if native_tag not in (0, 1):
-            return None
-        return TokenAccountState(
-            mint=Pubkey.from_bytes(data[0:32]),
-            owner=Pubkey.from_bytes(data[32:64]),
-            amount=struct.unpack_from("<Q", data, 64)[0],
-            delegate=_coption_key(data, 72),
-            state=state,
-            is_native=struct.unpack_from("<Q", data, 113)[0] if native_tag else None,
-            delegated_amount=struct.unpack_from("<Q", data, 121)[0],
-            close_authority=_coption_key(data, 129),
-            extensions=extension_entries(tlv),
-        )
-    except _Unpackable:
-        return None
-
-
-def unpack_mint(data: bytes) -> MintState | None:
-    """StateWithExtensions::<Mint>::unpack: None unless an initialized mint."""
-    tlv = _tlv_region(data, MINT_LEN, ACCOUNT_TYPE_MINT)
-    if tlv is None:
-        return None
-    try:
-        if data[45] != 1:  # is_initialized, a strict bool
-            return None
-        return MintState(
-            mint_authority=_coption_key(data, 0),
-            supply=struct.unpack_from("<Q", data, 36)[0],
-            decimals=data[44],
-            is_initialized=True,
-            freeze_authority=_coption_key(data, 46),
-            extensions=extension_entries(tlv),
-        )
-    except _Unpackable:
-        return None
-
-
-def is_valid_token_account_data(data: bytes) -> bool:
-    """Token-2022's `Account::valid_account_data`, the TokenAccountState filter."""
-    if len(data) < ACCOUNT_LEN or data[108] == 0:
-        return False
-    if len(data) == ACCOUNT_LEN:
-        return True
-    return len(data) != MULTISIG_LEN and data[ACCOUNT_LEN] == ACCOUNT_TYPE_ACCOUNT
-
-
-def token_account_mint(data: bytes) -> Pubkey | None:
-    return Pubkey.from_bytes(data[:32]) if is_valid_token_account_data(data) else None
 
 
 # ---- extensions -----------------------------------------------------------------------
@@ -652,8 +448,16 @@ def json_parsed_data(
 
 __all__ = [
     "ACCOUNT_LEN",
+    "ACCOUNT_TYPE_ACCOUNT",
+    "ACCOUNT_TYPE_MINT",
+    "DELEGATE_OFFSET",
+    "EXTENSION_SIZES",
     "MINT_LEN",
+    "MINT_OFFSET",
+    "MULTISIG_LEN",
     "NATIVE_MINT",
+    "NATIVE_MINT_DECIMALS",
+    "OWNER_OFFSET",
     "TOKEN_PROGRAMS",
     "ExtensionType",
     "MintState",

@@ -19,28 +19,10 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from apps.chain.programs.anchor import AnchorProgram, DecodeError, MissingAccountError
+from apps.chain.programs.anchor_errors import ANCHOR_ERRORS
 
 from ..modelled import AccountRef, AccountState, InnerInstruction, ModelOutput, ProgramFailure
 
-# Anchor's framework errors the model can raise: name -> (number, message).
-ANCHOR_ERRORS: dict[str, tuple[int, str]] = {
-    "InstructionFallbackNotFound": (101, "Fallback functions are not supported"),
-    "InstructionDidNotDeserialize": (
-        102,
-        "The program could not deserialize the given instruction",
-    ),
-    "ConstraintMut": (2000, "A mut constraint was violated"),
-    "ConstraintSigner": (2002, "A signer constraint was violated"),
-    "ConstraintSeeds": (2006, "A seeds constraint was violated"),
-    "ConstraintAddress": (2012, "An address constraint was violated"),
-    "AccountDiscriminatorMismatch": (3002, "8 byte discriminator did not match what was expected"),
-    "AccountNotEnoughKeys": (3005, "Not enough account keys given to the instruction"),
-    "AccountOwnedByWrongProgram": (
-        3007,
-        "The given account is owned by a different program than expected",
-    ),
-    "AccountNotInitialized": (3012, "The program expected this account to be already initialized"),
-}
 EVENT_AUTHORITY_SEED = b"__event_authority"
 
 
