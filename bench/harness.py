@@ -116,11 +116,61 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+class ServerUrl(str):
+    """The ping URL of a running server, carrying the server's process id."""
+
+    pid: int
+
+    def __new__(cls, url: str, pid: int) -> ServerUrl:
+        obj = super().__new__(cls, url)
+        obj.pid = pid
+        return obj
+
+    def base(self) -> str:
+        return self.removesuffix(PATH)
+
+
+def _process_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def worker_rss_mb(pid: int) -> float:
+    """Resident memory of a server's largest worker (its main process if it has none), MB."""
+    workers = _children(pid)
+    return max((_process_rss_mb(w) for w in workers), default=_process_rss_mb(pid))
+
+
 @contextlib.contextmanager
 def running_server(
-    server: str, app: str, *, cpu: int | None = None, ready_timeout: float = 40.0
+    server: str,
+    app: str,
+    *,
+    cpu: int | None = None,
+    ready_timeout: float = 40.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """Serve app under server on a free loopback port; yield the ping URL."""
+    """Serve app under server on a free loopback port; yield the ping URL.
+
+    `env` adds to the production-like environment (e.g. SOLANA_RPC_URLS).
+    """
     port = free_port()
     command = server_command(server, app, port)
     if cpu is not None and shutil.which("taskset"):
@@ -129,7 +179,7 @@ def running_server(
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=server_env(),
+        env={**server_env(), **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -152,7 +202,7 @@ def running_server(
                     f"{server} serving {app} not ready in {ready_timeout:.0f}s:\n" + _tail(log)
                 )
             time.sleep(0.1)
-        yield f"http://{HOST}:{port}{PATH}"
+        yield ServerUrl(f"http://{HOST}:{port}{PATH}", proc.pid)
     finally:
         _stop(proc)
         log.close()

@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from apps.ingestion.api import router as auth_router
 from apps.monitoring.api import router as platform_router
+from apps.trading.api import router as trading_router
 from config.api_errors import install_error_handlers
 
 api = NinjaAPI(
@@ -17,3 +18,5 @@ install_error_handlers(api)
 
 api.add_router("/", platform_router)
 api.add_router("/auth", auth_router)
+api.add_router("/pulse", "apps.monitoring.api_pulse.router")
+api.add_router("/", trading_router)
