@@ -128,6 +128,12 @@ CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 # No Redis: tasks run in process, at the call (the embedded queue).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 
+# --- realtime: event bus (apps/realtime/bus.py) --------------------------------------
+# Events kept per topic for replay after a reconnect (Redis XADD MAXLEN ~ N; in process: N).
+EVENT_STREAM_MAXLEN = env.int("EVENT_STREAM_MAXLEN", default=10_000)
+# Live events buffered per subscriber; past that it drops the buffer and re-reads the stream.
+EVENT_SUBSCRIBER_BUFFER = env.int("EVENT_SUBSCRIBER_BUFFER", default=1_000)
+
 # --- Solana ---------------------------------------------------------------------
 LOCALNET_HOST = env.str("LOCALNET_HOST", default="127.0.0.1")
 LOCALNET_PORT = env.int("LOCALNET_PORT", default=8899)
