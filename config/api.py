@@ -18,4 +18,5 @@ install_error_handlers(api)
 
 api.add_router("/", platform_router)
 api.add_router("/auth", auth_router)
+api.add_router("/pulse", "apps.monitoring.api_pulse.router")
 api.add_router("/", trading_router)

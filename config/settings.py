@@ -169,6 +169,27 @@ JITO_UUID = env.str("JITO_UUID", default="")
 JITO_TIP_FLOOR_URL = env.str("JITO_TIP_FLOOR_URL", default="")
 SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
 
+# --- monitoring: token state, migrations, Pulse (apps/monitoring) -------------------
+# Tokens the stream processor keeps in memory; the least recently traded beyond this are
+# reloaded from the database (and their holder book from Redis) when they trade again.
+MONITOR_HOT_TOKENS = env.int("MONITOR_HOT_TOKENS", default=50_000)
+
+# --- monitoring: Geyser stream (apps/monitoring/services/geyser_stream.py) -------------
+# Commitment the monitor subscribes at: processed, confirmed or finalized.
+GEYSER_COMMITMENT = env.str("GEYSER_COMMITMENT", default="confirmed")
+# Names the checkpoint and the lease in Redis: instances sharing it are active + standbys.
+GEYSER_STREAM_NAME = env.str("GEYSER_STREAM_NAME", default="monitor")
+GEYSER_QUEUE_SIZE = env.int("GEYSER_QUEUE_SIZE", default=10_000)
+GEYSER_PING_SECONDS = env.float("GEYSER_PING_SECONDS", default=10.0)
+GEYSER_RECONNECT_BASE_SECONDS = env.float("GEYSER_RECONNECT_BASE_SECONDS", default=0.5)
+GEYSER_RECONNECT_MAX_SECONDS = env.float("GEYSER_RECONNECT_MAX_SECONDS", default=30.0)
+GEYSER_HEALTHY_SECONDS = env.float("GEYSER_HEALTHY_SECONDS", default=30.0)
+GEYSER_STALL_SECONDS = env.float("GEYSER_STALL_SECONDS", default=10.0)
+GEYSER_LEASE_TTL_SECONDS = env.float("GEYSER_LEASE_TTL_SECONDS", default=10.0)
+# Port for the monitor process's own /metrics (0 = none; with PROMETHEUS_MULTIPROC_DIR
+# the web process aggregates it instead).
+GEYSER_METRICS_PORT = env.int("GEYSER_METRICS_PORT", default=0)
+
 # --- API --------------------------------------------------------------------------
 # Bodies over this size are refused with 413 before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)

@@ -77,6 +77,3 @@ async def platform_health() -> dict[str, CheckResult]:
         names.append("redis")
         checks.append(check_redis(timeout))
     return dict(zip(names, await asyncio.gather(*checks), strict=True))
-
-
-

@@ -92,8 +92,9 @@ class LatencyWindow:
         self._series: dict[tuple[str, str], deque[_Second]] = {}
         self._lock = threading.Lock()  # sync views record from worker threads
 
-    def record(self, *, route: str, backend: str, seconds: float, error: bool,
-               now: float | None = None) -> None:
+    def record(
+        self, *, route: str, backend: str, seconds: float, error: bool, now: float | None = None
+    ) -> None:
         second = int(now if now is not None else time.time())
         with self._lock:
             series = self._series.get((route, backend))
@@ -109,8 +110,14 @@ class LatencyWindow:
             if error:
                 slot.errors += 1
 
-    def stats(self, *, route: str, backend: str | None = None, window_seconds: int = 60,
-              now: float | None = None) -> RouteStats:
+    def stats(
+        self,
+        *,
+        route: str,
+        backend: str | None = None,
+        window_seconds: int = 60,
+        now: float | None = None,
+    ) -> RouteStats:
         window = min(window_seconds, self.window_seconds)
         since = int(now if now is not None else time.time()) - window
         merged: dict[int, int] = defaultdict(int)
