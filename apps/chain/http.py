@@ -30,6 +30,13 @@ def http_session() -> aiohttp.ClientSession:
     return session
 
 
+async def close_http_session() -> None:
+    """Close this loop's session (a process about to exit, so nothing is left to warn)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
 def redact_url(url: str) -> str:
     """scheme://host[:port]/ only: RPC URLs often carry an API key in path or query."""
     parts = urlsplit(url)

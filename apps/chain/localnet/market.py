@@ -40,6 +40,7 @@ from solders.transaction import VersionedTransaction
 from spl.token.instructions import create_idempotent_associated_token_account, sync_native
 from spl.token.models import SyncNativeParams
 
+from apps.chain.http import close_http_session
 from apps.chain.programs.ids import TOKEN_PROGRAM_ID, WSOL_MINT
 from apps.chain.programs.pump import accounts as pump_accounts
 from apps.chain.programs.pump import curve as curve_math
@@ -491,8 +492,11 @@ def run_market(args: argparse.Namespace) -> None:
         assert task is not None
         for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or honcho stopping us
             asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await generator.run(seconds=args.seconds, wait_seconds=60)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await generator.run(seconds=args.seconds, wait_seconds=60)
+        finally:
+            await close_http_session()
 
     asyncio.run(main())
     ledger = generator.ledger
