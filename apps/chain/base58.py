@@ -10,13 +10,22 @@ ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 
 
+class InvalidBase58Character(ValueError):
+    """A character outside the alphabet, and where it stands."""
+
+    def __init__(self, character: str, position: int) -> None:
+        super().__init__(f"{character!r} at position {position} is not a base58 character")
+        self.character = character
+        self.position = position
+
+
 def b58decode(text: str) -> bytes:
-    """Decode; raises ValueError naming the first character outside the alphabet."""
+    """Decode; raises InvalidBase58Character (a ValueError) at the first bad character."""
     number = 0
     for position, char in enumerate(text):
         digit = _INDEX.get(char)
         if digit is None:
-            raise ValueError(f"{char!r} at position {position} is not a base58 character")
+            raise InvalidBase58Character(char, position)
         number = number * 58 + digit
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""

@@ -88,3 +88,17 @@ class Endpoint:
         self, method: str, params: list[Any] | None = None, *, timeout: float | None = None
     ) -> Any:
         return await rpc_call(self.url, method, params, timeout=timeout or self.timeout)
+
+
+def context_value(answer: Any, method: str) -> tuple[int, Any]:
+    """(context.slot, value) of an RpcResponse-shaped answer; a malformed one is no usable
+    answer (RpcUnavailable), so the pool's callers never index into garbage."""
+    if (
+        not isinstance(answer, dict)
+        or not isinstance(answer.get("context"), dict)
+        or not isinstance(answer["context"].get("slot"), int)
+        or isinstance(answer["context"]["slot"], bool)
+        or "value" not in answer
+    ):
+        raise RpcUnavailable(f"malformed {method} answer from the upstream")
+    return answer["context"]["slot"], answer["value"]

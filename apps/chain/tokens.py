@@ -418,3 +418,12 @@ __all__ = [
     "unpack_mint",
     "unpack_token_account",
 ]
+
+
+def ui_amount(raw: int, decimals: int) -> str:
+    """Exact decimal text of `raw` base units, signed: (1_500_000, 6) -> "1.5",
+    (-1_500_000, 6) -> "-1.5", (0, 9) -> "0". Never a float, which loses low digits."""
+    sign = "-" if raw < 0 else ""
+    whole, fraction = divmod(abs(raw), 10**decimals)
+    digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
+    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"

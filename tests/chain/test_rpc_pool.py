@@ -50,6 +50,9 @@ async def test_reads_fail_over_when_an_upstream_dies_mid_load(two_upstreams) -> 
     await asyncio.to_thread(preferred.stop)
     await asyncio.gather(*readers)
     assert answers == [3 * SOL] * 160  # every read succeeded with the right answer
+    # Reads alone may never have touched the dead endpoint again (it had fallen behind
+    # in the ranking); the health probe the pool runs as traffic flows always does.
+    await pool.refresh_slots()
     health = {h["endpoint"]: h for h in pool.snapshot()}
     dead = health[pool.endpoints[[first, second].index(preferred)].name]
     alive = health[pool.endpoints[[first, second].index(spare)].name]

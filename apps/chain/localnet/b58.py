@@ -1,33 +1,18 @@
-"""Base58 (Bitcoin alphabet), which Solana uses for keys, signatures and legacy encodings.
-
-Small and dependency-free: inputs here are at most a transaction (1,232 bytes), so
-Python's big integers are fast enough.
-"""
+"""Base58 for the localnet: the platform's codec, with errors worded as a validator words them."""
 
 from __future__ import annotations
 
-ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+from apps.chain import base58 as _base58
+from apps.chain.base58 import ALPHABET, b58encode
 
-
-def b58encode(data: bytes) -> str:
-    zeros = len(data) - len(data.lstrip(b"\0"))
-    number = int.from_bytes(data, "big")
-    out = []
-    while number:
-        number, rem = divmod(number, 58)
-        out.append(ALPHABET[rem])
-    return "1" * zeros + "".join(reversed(out))
+__all__ = ["ALPHABET", "b58decode", "b58encode"]
 
 
 def b58decode(text: str) -> bytes:
-    """Decode; raises ValueError on a character outside the alphabet."""
-    number = 0
-    for position, char in enumerate(text):
-        digit = _INDEX.get(char)
-        if digit is None:
-            raise ValueError(f"InvalidCharacter {{ character: {char!r}, index: {position} }}")
-        number = number * 58 + digit
-    zeros = len(text) - len(text.lstrip("1"))
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
-    return b"\0" * zeros + body
+    """Decode; a bad character raises ValueError in the Rust bs58 crate's wording."""
+    try:
+        return _base58.b58decode(text)
+    except _base58.InvalidBase58Character as exc:
+        raise ValueError(
+            f"InvalidCharacter {{ character: {exc.character!r}, index: {exc.position} }}"
+        ) from None

@@ -10,7 +10,8 @@ import asyncio
 import logging
 from typing import Any
 
-from apps.chain.rpc import RpcClient, RpcUnavailable
+from apps.chain.rpc import RpcClient, RpcUnavailable, context_value
+from apps.chain.tokens import ui_amount
 
 logger = logging.getLogger(__name__)
 
@@ -22,33 +23,12 @@ TOKEN_PROGRAMS = {
 }
 
 
-def ui_amount(raw: int, decimals: int) -> str:
-    """`raw` base units as an exact decimal string: (1_500_000, 6) -> "1.5", (0, 9) -> "0"."""
-    if not decimals:
-        return str(raw)
-    whole, fraction = divmod(raw, 10**decimals)
-    digits = f"{fraction:0{decimals}d}".rstrip("0")
-    return f"{whole}.{digits}" if digits else str(whole)
-
-
-def _context_value(result: Any, method: str) -> tuple[int, Any]:
-    """(context.slot, value) of an RpcResponse; a malformed answer is no usable answer."""
-    try:
-        slot = result["context"]["slot"]
-        value = result["value"]
-    except (KeyError, TypeError):
-        raise RpcUnavailable(f"malformed {method} answer from the upstream") from None
-    if not isinstance(slot, int):
-        raise RpcUnavailable(f"malformed {method} answer from the upstream")
-    return slot, value
-
-
 async def account_balance(
     *, rpc: RpcClient, pubkey: str, commitment: str = "confirmed"
 ) -> dict[str, Any]:
     """{pubkey, lamports, sol, slot} of `pubkey` at `commitment`."""
     result = await rpc.call("getBalance", [pubkey, {"commitment": commitment}])
-    slot, lamports = _context_value(result, "getBalance")
+    slot, lamports = context_value(result, "getBalance")
     if isinstance(lamports, bool) or not isinstance(lamports, int):
         raise RpcUnavailable("malformed getBalance answer from the upstream")
     return {
@@ -103,7 +83,7 @@ async def token_accounts(
     slot = None
     accounts = []
     for answer, program in zip(answers, TOKEN_PROGRAMS.values(), strict=True):
-        answer_slot, entries = _context_value(answer, "getTokenAccountsByOwner")
+        answer_slot, entries = context_value(answer, "getTokenAccountsByOwner")
         # The older of the two views: every account is at least this fresh.
         slot = answer_slot if slot is None else min(slot, answer_slot)
         if not isinstance(entries, list):

@@ -40,7 +40,6 @@ The weights follow what each power lets an insider do to a buyer:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -52,6 +51,7 @@ from apps.chain.tokens import (
     MintExtensions,
     MintState,
     extension_name,
+    ui_amount,
 )
 
 OK, WARN, DANGER = "ok", "warn", "danger"
@@ -123,14 +123,6 @@ def key_text(key: Pubkey | None) -> str | None:
 
 def _pct(part: int, whole: int) -> float:
     return round(100 * part / whole, 4) if whole else 0.0
-
-
-def ui_amount(amount: int, decimals: int) -> str:
-    """Exact decimal text of a raw amount ("1234.5"), never a float."""
-    text = str(Decimal(amount).scaleb(-decimals))
-    if "E" in text:
-        text = format(Decimal(amount).scaleb(-decimals), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- mint ---------------------------------------------------------------------------

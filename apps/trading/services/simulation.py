@@ -34,7 +34,8 @@ from apps.chain.programs.builtin_errors import BUILTIN_PROGRAM_ERRORS
 from apps.chain.programs.ids import PUMP_AMM_PROGRAM_ID, PUMP_PROGRAM_ID
 from apps.chain.programs.pump.program import PUMP
 from apps.chain.programs.pump_amm.program import PUMP_AMM
-from apps.chain.rpc import RpcClient, RpcError, RpcUnavailable
+from apps.chain.rpc import RpcClient, RpcError, RpcUnavailable, context_value
+from apps.chain.tokens import ui_amount
 from config.api_errors import ApiError
 
 PACKET_DATA_SIZE = 1232
@@ -175,18 +176,6 @@ async def _all(*calls: Awaitable[Any]) -> list[Any]:
     return results
 
 
-def _context_value(answer: Any, method: str) -> tuple[int, Any]:
-    """(context.slot, value) of an RpcResponse; a malformed answer is no usable answer."""
-    if (
-        not isinstance(answer, dict)
-        or not isinstance(answer.get("context"), dict)
-        or not isinstance(answer["context"].get("slot"), int)
-        or "value" not in answer
-    ):
-        raise RpcUnavailable(f"malformed {method} answer from the upstream")
-    return answer["context"]["slot"], answer["value"]
-
-
 async def get_accounts(
     rpc: RpcClient, addresses: Sequence[Pubkey], *, commitment: str, encoding: str
 ) -> tuple[int, list[Any]]:
@@ -209,7 +198,7 @@ async def get_accounts(
     slot = 0
     accounts: list[Any] = []
     for chunk, answer in zip(chunks, answers, strict=True):
-        chunk_slot, value = _context_value(answer, "getMultipleAccounts")
+        chunk_slot, value = context_value(answer, "getMultipleAccounts")
         if not isinstance(value, list) or len(value) != len(chunk):
             raise RpcUnavailable("malformed getMultipleAccounts answer from the upstream")
         slot = max(slot, chunk_slot)
@@ -226,7 +215,7 @@ async def _fee_for_message(
         answer = await rpc.call("getFeeForMessage", [encoded, {"commitment": commitment}])
     except RpcError:
         return None  # the fee is informative; a node that refuses it does not sink the answer
-    _, fee = _context_value(answer, "getFeeForMessage")
+    _, fee = context_value(answer, "getFeeForMessage")
     return fee if isinstance(fee, int) and not isinstance(fee, bool) else None
 
 
@@ -255,14 +244,6 @@ def _with_blockhash(message: Message | MessageV0, text: str) -> Message | Messag
 
 
 # ---- amounts and account states ---------------------------------------------------------
-
-
-def ui_amount(raw: int, decimals: int) -> str:
-    """Exact signed decimal of `raw` base units: (-1_500_000, 6) -> "-1.5", (0, 9) -> "0"."""
-    sign = "-" if raw < 0 else ""
-    whole, fraction = divmod(abs(raw), 10**decimals)
-    digits = f"{fraction:0{decimals}d}".rstrip("0") if decimals else ""
-    return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
 @dataclass(frozen=True)
@@ -740,7 +721,7 @@ async def simulate_transaction(
             # The node refused the transaction itself (e.g. a lookup table that does not exist).
             raise InvalidTransaction(exc.message, field="transaction") from None
         raise
-    slot, value = _context_value(answer, "simulateTransaction")
+    slot, value = context_value(answer, "simulateTransaction")
     if not isinstance(value, dict):
         raise RpcUnavailable("malformed simulateTransaction answer from the upstream")
 
