@@ -292,9 +292,7 @@ def inner_instructions(meta: TransactionMetadata) -> list[dict[str, Any]]:
         out.append(
             {
                 "index": index,
-                "instructions": [
-                    _inner_json(ii.instruction(), ii.stack_height()) for ii in inner
-                ],
+                "instructions": [_inner_json(ii.instruction(), ii.stack_height()) for ii in inner],
             }
         )
     return out
