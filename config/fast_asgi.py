@@ -175,8 +175,9 @@ class PlatformASGIHandler(ASGIHandler):
         headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
         for cookie in response.cookies.values():
             headers.append((b"set-cookie", cookie.output(header="").strip().encode("ascii")))
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": headers})
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": response.content})
         for closer in response._resource_closers:
             closer()

@@ -151,9 +151,7 @@ MARKET_TRADES_PER_SECOND = env.float("MARKET_TRADES_PER_SECOND", default=3.0)
 MARKET_TRADERS = env.int("MARKET_TRADERS", default=24)
 MARKET_GRADUATION_SHARE = env.float("MARKET_GRADUATION_SHARE", default=0.2)
 MARKET_RUG_SHARE = env.float("MARKET_RUG_SHARE", default=0.25)
-SOLANA_RPC_URLS = env.list(
-    "SOLANA_RPC_URLS", default=[f"http://{LOCALNET_HOST}:{LOCALNET_PORT}"]
-)
+SOLANA_RPC_URLS = env.list("SOLANA_RPC_URLS", default=[f"http://{LOCALNET_HOST}:{LOCALNET_PORT}"])
 SOLANA_WS_URL = env.str("SOLANA_WS_URL", default=f"ws://{LOCALNET_HOST}:{LOCALNET_WS_PORT}")
 # Yellowstone gRPC: host:port, or https://host:port for TLS; the token goes in x-token.
 GEYSER_URL = env.str("GEYSER_URL", default=f"{LOCALNET_HOST}:{LOCALNET_GRPC_PORT}")

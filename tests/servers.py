@@ -21,8 +21,9 @@ def free_port() -> int:
 def serve_asgi(app, *, ws: str = "websockets-sansio") -> Iterator[str]:
     """Serve `app` on a free loopback port until the block ends; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", ws=ws)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws=ws
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -39,8 +39,15 @@ class LoginCodeAdmin(admin.ModelAdmin):
     search_fields = ("email",)
     date_hierarchy = "created_at"
     # code_hash is never shown, in the list or the detail.
-    fields = ("email", "status", "attempts", "created_at", "expires_at", "consumed_at",
-              "superseded_at")
+    fields = (
+        "email",
+        "status",
+        "attempts",
+        "created_at",
+        "expires_at",
+        "consumed_at",
+        "superseded_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -30,7 +30,10 @@ def test_health__everything_up__200_over_a_socket(live_url, settings):
     assert response.status_code == 200
     assert body["status"] == "ok" and body["down"] == []
     assert {name: c["status"] for name, c in body["checks"].items()} == {
-        "database": "up", "redis": "up", "chain_rpc": "up"}
+        "database": "up",
+        "redis": "up",
+        "chain_rpc": "up",
+    }
     assert body["checks"]["chain_rpc"]["latency_ms"] > 0
 
 
@@ -62,8 +65,11 @@ async def test_websocket__ping__pong_and_bad_frames_get_error_frames(live_url):
     assert hello["type"] == "hello"
     assert pong == {"type": "pong", "ts": 7}
     assert malformed["error"]["code"] == "malformed_json"
-    assert unknown["error"] == {"code": "unknown_op", "message": "unknown op 'launch-missiles'",
-                                "field": "op"}
+    assert unknown["error"] == {
+        "code": "unknown_op",
+        "message": "unknown op 'launch-missiles'",
+        "field": "op",
+    }
 
 
 async def test_websocket__huge_frame__closed_with_1009(live_url):

@@ -172,4 +172,3 @@ def test_admin_lists__tokens_and_codes__no_hashes_shown(auth_api, admin_client):
     html = "".join(page.content.decode() for page in pages)
     assert not any(secret in html for secret in auth_api.secrets_at_rest())
     assert auth_api.inbox.code_for(BOB) not in html
-

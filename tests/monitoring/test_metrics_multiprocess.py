@@ -26,14 +26,32 @@ def test_two_granian_workers__metrics_count_every_request_once(tmp_path):
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     env = {
-        "PATH": os.environ["PATH"], "VAR_DIR": str(tmp_path / "var"),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "WARNING",
+        "PATH": os.environ["PATH"],
+        "VAR_DIR": str(tmp_path / "var"),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--no-access-log", "config.asgi:application"],
-        cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -48,9 +66,11 @@ def test_two_granian_workers__metrics_count_every_request_once(tmp_path):
                 time.sleep(0.2)
         # Concurrent new connections keep both workers accepting.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(
-                lambda _: httpx.get(f"{base}/api/ping", timeout=5).status_code, range(REQUESTS)
-            ))
+            statuses = list(
+                pool.map(
+                    lambda _: httpx.get(f"{base}/api/ping", timeout=5).status_code, range(REQUESTS)
+                )
+            )
         assert statuses == [200] * REQUESTS
         scrapes = [httpx.get(f"{base}/metrics", timeout=5).text for _ in range(6)]
     finally:

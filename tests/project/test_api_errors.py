@@ -58,7 +58,10 @@ def test_the_api_has_operations_with_bodies():
 @pytest.mark.parametrize(("method", "path", "public"), BODY_OPERATIONS)
 async def test_bad_body__fast_path__4xx_in_one_format(method, path, public, kind):
     response = await asgi_request(
-        PlatformASGIHandler(), method, path, body=BAD_BODIES[kind],
+        PlatformASGIHandler(),
+        method,
+        path,
+        body=BAD_BODIES[kind],
         headers={"content-type": "application/json"},
     )
 
@@ -73,14 +76,21 @@ async def test_oversized_body__fast_path__413_before_reading(method, path, publi
     body = b"{" + b" " * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b"}"
 
     response = await asgi_request(
-        PlatformASGIHandler(), method, path, body=body,
-        headers={"content-type": "application/json"}, chunk_size=64 * 1024,
+        PlatformASGIHandler(),
+        method,
+        path,
+        body=body,
+        headers={"content-type": "application/json"},
+        chunk_size=64 * 1024,
     )
 
     error = assert_error_format(response.status, response.headers["content-type"], response.body)
     assert response.status == 413
-    assert error == {"code": "payload_too_large", "message": "request body is too large",
-                     "field": "body"}
+    assert error == {
+        "code": "payload_too_large",
+        "message": "request body is too large",
+        "field": "body",
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,7 +135,10 @@ async def test_disallowed_host__json_error_not_html():
 @pytest.mark.django_db(transaction=True)
 async def test_bad_query_param__names_the_field(query, api_token):
     response = await asgi_request(
-        PlatformASGIHandler(), "GET", "/api/metrics/routes", query_string=query,
+        PlatformASGIHandler(),
+        "GET",
+        "/api/metrics/routes",
+        query_string=query,
         headers={"authorization": f"Bearer {api_token}"},
     )
 

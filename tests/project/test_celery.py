@@ -41,10 +41,26 @@ def test_real_worker__on_redis__consumes_execution_ingestion_default():
     assert settings.REDIS_URL, "make test runs the suite with REDIS_URL set"
     name = f"test-{os.getpid()}@localhost"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
-         "execution,ingestion,default", "--pool", "solo", "-n", name, "--loglevel", "WARNING"],
-        cwd=ROOT, env={**os.environ, "REDIS_URL": settings.REDIS_URL},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "execution,ingestion,default",
+            "--pool",
+            "solo",
+            "-n",
+            name,
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": settings.REDIS_URL},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         queues = None

@@ -26,7 +26,11 @@ def _run(env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProce
         **env_extra,
     }
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
@@ -56,8 +60,10 @@ def test_no_environment__dev_secrets_generated_once_and_kept(tmp_path):
 
 def test_real_services__urls_switch_backends(tmp_path):
     result = _run(
-        {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/platform",
-         "REDIS_URL": "redis://127.0.0.1:6379/15"},
+        {
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/platform",
+            "REDIS_URL": "redis://127.0.0.1:6379/15",
+        },
         tmp_path,
     )
 
