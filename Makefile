@@ -52,6 +52,7 @@ bench: $(DEV_STAMP) protos
 	$(PY) bench/http_baseline.py
 	$(PY) bench/asgi_servers.py
 	$(PY) bench/localnet.py
+	$(PY) bench/read_api.py
 
 clean:
 	rm -rf $(VENV) var
