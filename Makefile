@@ -53,6 +53,7 @@ bench: $(DEV_STAMP) protos
 	$(PY) bench/asgi_servers.py
 	$(PY) bench/localnet.py
 	$(PY) bench/read_api.py
+	$(PY) bench/monitor.py
 
 clean:
 	rm -rf $(VENV) var
