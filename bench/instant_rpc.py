@@ -42,6 +42,18 @@ RESULTS = _load()
 NOT_RECORDED = b'{"code":-32601,"message":"Method not found"}'
 
 
+def _answer(request: Any) -> bytes:
+    try:
+        key = request_key(request.get("method", ""), request.get("params", []))
+        request_id = json.dumps(request.get("id")).encode()
+    except (AttributeError, TypeError):
+        key, request_id = "", b"null"
+    result = RESULTS.get(key)
+    if result is None:
+        return b'{"jsonrpc":"2.0","error":' + NOT_RECORDED + b',"id":' + request_id + b"}"
+    return b'{"jsonrpc":"2.0","result":' + result + b',"id":' + request_id + b"}"
+
+
 async def app(scope: dict, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
@@ -53,16 +65,12 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
             break
     try:
         request = json.loads(body)
-        key = request_key(request.get("method", ""), request.get("params", []))
-        request_id = json.dumps(request.get("id")).encode()
-    except (ValueError, AttributeError):
-        key, request_id = "", b"null"
-    result = RESULTS.get(key)
-    payload = (
-        b'{"jsonrpc":"2.0","result":' + result + b',"id":' + request_id + b"}"
-        if result is not None
-        else b'{"jsonrpc":"2.0","error":' + NOT_RECORDED + b',"id":' + request_id + b"}"
-    )
+    except ValueError:
+        request = None
+    if isinstance(request, list):  # a JSON-RPC batch: one answer per call, same order
+        payload = b"[" + b",".join(_answer(item) for item in request) + b"]"
+    else:
+        payload = _answer(request)
     await send(
         {
             "type": "http.response.start",

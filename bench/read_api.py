@@ -80,10 +80,15 @@ class RecordingProxy:
             async with httpx.AsyncClient() as client:
                 payload = (await client.post(self.upstream, content=body)).content
             request, answer = json.loads(body), json.loads(payload)
-            if "result" in answer:
-                key = request_key(request["method"], request.get("params", []))
-                self.answers[key] = answer["result"]
-                self.calls.append((request["method"], request.get("params", [])))
+            # A batch records each of its calls, as if made one by one.
+            calls = request if isinstance(request, list) else [request]
+            replies = {r.get("id"): r for r in (answer if isinstance(answer, list) else [answer])}
+            for call in calls:
+                reply = replies.get(call.get("id"), {})
+                if "result" in reply:
+                    key = request_key(call["method"], call.get("params", []))
+                    self.answers[key] = reply["result"]
+                    self.calls.append((call["method"], call.get("params", [])))
         await send(
             {
                 "type": "http.response.start",

@@ -131,3 +131,40 @@ async def test_lagging_upstream_is_ranked_last(two_upstreams) -> None:
         "solana_rpc_slot_lag", {"endpoint": pool.snapshot()[0]["endpoint"]}
     )
     assert lag == 20
+
+
+async def test_concurrent_reads_travel_as_one_batch_and_fail_one_by_one(two_upstreams) -> None:
+    from apps.chain.rpc import Endpoint
+
+    first, _, chain = two_upstreams
+    wallet = Keypair().pubkey()
+    chain.airdrop(wallet, 2 * SOL)
+    endpoint = Endpoint(first.rpc_url)
+    balance, slot, bad = await asyncio.gather(
+        endpoint.call("getBalance", [str(wallet), {"commitment": "processed"}]),
+        endpoint.call("getSlot", [{"commitment": "processed"}]),
+        endpoint.call("getBalance", ["not-a-pubkey"]),
+        return_exceptions=True,
+    )
+    assert endpoint.requests_sent == 1  # three calls, one HTTP round trip
+    assert balance["value"] == 2 * SOL
+    assert slot == chain.slot
+    assert isinstance(bad, RpcError) and bad.code == -32602  # only that call failed
+    # A send never rides in a batch with reads.
+    await asyncio.gather(
+        endpoint.call("getSlot"),
+        endpoint.call("sendTransaction", ["AAAA", {"encoding": "base64"}]),
+        return_exceptions=True,
+    )
+    assert endpoint.requests_sent == 3
+
+
+async def test_a_batch_to_a_dead_upstream_fails_every_call_in_it() -> None:
+    from apps.chain.rpc import Endpoint
+
+    endpoint = Endpoint(dead_url(), timeout=0.5)
+    results = await asyncio.gather(
+        endpoint.call("getSlot"), endpoint.call("getHealth"), return_exceptions=True
+    )
+    assert all(isinstance(r, RpcUnavailable) for r in results)
+    assert endpoint.requests_sent == 1
