@@ -516,6 +516,11 @@ class GeyserSubscriber:
             ("grpc.keepalive_timeout_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
+            # The channel's own reconnect backoff (default up to 120 s) would otherwise sit
+            # under ours: after a server restart it could keep us off a server that is up.
+            ("grpc.initial_reconnect_backoff_ms", int(self.config.reconnect_base_s * 1000)),
+            ("grpc.min_reconnect_backoff_ms", int(self.config.reconnect_base_s * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(self.config.reconnect_max_s * 1000)),
         ]
         if self.tls:
             return grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials(), options)
