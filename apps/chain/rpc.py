@@ -101,11 +101,12 @@ class Endpoint:
         self.batching = batching
         self.requests_sent = 0  # HTTP requests, for tests and the health view
         self._queued: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._name = redact_url(url)  # read on every call by the pool's health and metrics
 
     @property
     def name(self) -> str:
         """The URL without path or query (where API keys live): safe to log and show."""
-        return redact_url(self.url)
+        return self._name
 
     async def call(
         self, method: str, params: list[Any] | None = None, *, timeout: float | None = None
