@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -90,6 +91,7 @@ def is_private_topic(topic: str) -> bool:
     return topic.startswith("orders:")
 
 
+@functools.lru_cache(maxsize=65_536)  # token topics repeat on every trade: decode each mint once
 def _is_mint(text: str) -> bool:
     if not 32 <= len(text) <= 44:
         return False
@@ -100,11 +102,18 @@ def _is_mint(text: str) -> bool:
 
 
 def validate_event_type(event_type: object) -> str:
+    if type(event_type) is str and event_type in _KNOWN_TYPES:
+        return event_type
     if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
         raise ValueError(
             f"event type must be 1-64 characters of letters, digits and _.:- (got {event_type!r})"
         )
+    if len(_KNOWN_TYPES) < 1024:  # a few dozen types in practice; never grows unbounded
+        _KNOWN_TYPES.add(event_type)
     return event_type
+
+
+_KNOWN_TYPES: set[str] = set()
 
 
 def encode_data(data: object) -> str:
@@ -118,6 +127,18 @@ def encode_data(data: object) -> str:
     if len(text.encode()) > MAX_EVENT_BYTES:
         raise ValueError(f"event data is over {MAX_EVENT_BYTES} bytes as JSON")
     return text
+
+
+class EncodedData(NamedTuple):
+    """Event data already checked and encoded by `encode_data`: one event published on several
+    topics (Pulse fan-out) is encoded once. Make it with `encode_event_data`."""
+
+    text: str
+
+
+def encode_event_data(data: object) -> EncodedData:
+    """`data` encoded once for several `publish` calls (same errors as publish)."""
+    return EncodedData(encode_data(data))
 
 
 def parse_event_id(event_id: object) -> tuple[int, int]:
@@ -356,10 +377,16 @@ class EventBus:
     def __init__(self, backend: Backend):
         self.backend = backend
 
-    async def publish(self, topic: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002
+    async def publish(
+        self,
+        topic: str,
+        type: str,  # noqa: A002
+        data: dict[str, Any] | EncodedData,
+    ) -> str:
         validate_topic(topic)
         validate_event_type(type)
-        return await self.backend.publish(topic, type, encode_data(data))
+        text = data.text if isinstance(data, EncodedData) else encode_data(data)
+        return await self.backend.publish(topic, type, text)
 
     def subscribe(self, topics: list[str], last_ids: dict[str, str] | None = None) -> Subscription:
         return Subscription(self.backend, topics, last_ids)
@@ -373,6 +400,9 @@ def get_bus() -> EventBus:
     """Redis when REDIS_URL is set, else the in-process bus; one per process."""
     global _bus
     key = settings.REDIS_URL or ""
+    bus = _bus  # one read: the common case needs no lock
+    if bus is not None and bus[0] == key:
+        return bus[1]
     with _bus_lock:
         if _bus is None or _bus[0] != key:
             if key:
@@ -386,8 +416,9 @@ def get_bus() -> EventBus:
         return _bus[1]
 
 
-async def publish(topic: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002
-    """Append an event to topic's stream and fan it out; returns its id."""
+async def publish(topic: str, type: str, data: dict[str, Any] | EncodedData) -> str:  # noqa: A002
+    """Append an event to topic's stream and fan it out; returns its id. `data` may come
+    pre-encoded (`encode_event_data`) when the same event goes to several topics."""
     return await get_bus().publish(topic, type, data)
 
 

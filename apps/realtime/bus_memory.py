@@ -33,6 +33,9 @@ class MemoryBackend:
         self._lock = threading.RLock()  # re-entrant: detach_soon may run from a finalizer
         self._streams: dict[str, _Stream] = {}
         self._subscribers: dict[str, weakref.WeakSet[Subscription]] = {}
+        # The last data parsed: one event fanned out to several topics arrives as the same
+        # encoded text each time, and is parsed once (events are read-only for subscribers).
+        self._parsed: tuple[str | None, dict] = (None, {})
 
     def _stream(self, topic: str) -> _Stream:
         stream = self._streams.get(topic)
@@ -41,7 +44,10 @@ class MemoryBackend:
         return stream
 
     async def publish(self, topic: str, event_type: str, data_json: str) -> str:
-        data = json.loads(data_json)  # a private copy: the publisher may mutate its dict
+        last_json, data = self._parsed  # one tuple read: safe against other threads
+        if last_json is not data_json:
+            data = json.loads(data_json)  # a private copy: the publisher may mutate its dict
+            self._parsed = (data_json, data)
         with self._lock:
             stream = self._stream(topic)
             # Redis's id scheme: milliseconds, then a sequence within the millisecond;

@@ -231,6 +231,45 @@ class _Compiled:
     default: Callable[[], Any]
 
 
+# Fixed-size primitives a struct.Struct can read in one call, with the conversion (if any)
+# from what struct yields to what the field codec returns.
+_PACKED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
+    **{t: (fmt[1:], None) for t, fmt in _FIXED_INTS.items()},
+    **{
+        t: (f"{size}s", lambda raw, signed=signed: int.from_bytes(raw, "little", signed=signed))
+        for t, (size, signed) in _WIDE_INTS.items()
+    },
+    "pubkey": ("32s", Pubkey.from_bytes),
+}
+
+
+def _checked_bool(byte: int) -> bool:
+    if byte > 1:
+        raise DecodeError(f"invalid bool byte {byte}")
+    return byte == 1
+
+
+def _packed(t: Any) -> tuple[str, Callable[[Any], Any] | None] | None:
+    """How a struct.Struct reads an IDL type, or None when the type has no fixed size."""
+    if isinstance(t, str):
+        if t == "bool":
+            return "B", _checked_bool
+        return _PACKED.get(t)
+    if isinstance(t, Mapping) and "array" in t:
+        inner_t, length = t["array"]
+        if inner_t == "u8" and isinstance(length, int):
+            return f"{length}s", None
+    return None
+
+
+class _Run(NamedTuple):
+    """Consecutive struct fields read in one unpack (packer None: one variable-size field)."""
+
+    start: int
+    packer: struct.Struct | None
+    converts: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
 @dataclasses.dataclass
 class _StructCodec:
     """A defined struct: field codecs plus the Python type to build (dataclass, dict or tuple)."""
@@ -239,21 +278,76 @@ class _StructCodec:
     field_names: list[str] | None  # None for tuple structs
     fields: list[_Compiled]
     factory: Callable[..., Any] | None = None
+    types: list[Any] | None = None  # the IDL types of `fields` (for the fast path)
+    _runs: list[_Run] | None = dataclasses.field(default=None, repr=False)
+    _built_by: Any = dataclasses.field(default=None, repr=False)
+    _positional: bool = dataclasses.field(default=False, repr=False)
 
     def build(self, values: list[Any]) -> Any:
         if self.field_names is None:
             return tuple(values)
-        kwargs = dict(zip(self.field_names, values, strict=True))
-        return self.factory(**kwargs) if self.factory else kwargs
+        factory = self.factory
+        if factory is None:
+            return dict(zip(self.field_names, values, strict=True))
+        if factory is not self._built_by:
+            self._built_by = factory
+            self._positional = _init_order(factory) == self.field_names
+        if self._positional:
+            return factory(*values)
+        return factory(**dict(zip(self.field_names, values, strict=True)))
+
+    def _plan(self) -> list[_Run]:
+        """Runs of fixed-size fields, each read by one precompiled struct.Struct."""
+        runs: list[_Run] = []
+        types = self.types if self.types is not None else [None] * len(self.fields)
+        fmt, converts, start = "", [], 0
+        for i, t in enumerate(types):
+            packed = _packed(t)
+            if packed is None:
+                if fmt:
+                    runs.append(_Run(start, struct.Struct("<" + fmt), tuple(converts)))
+                runs.append(_Run(i, None, ()))
+                fmt, converts, start = "", [], i + 1
+                continue
+            if packed[1] is not None:
+                converts.append((i - start, packed[1]))
+            fmt += packed[0]
+        if fmt:
+            runs.append(_Run(start, struct.Struct("<" + fmt), tuple(converts)))
+        self._runs = runs
+        return runs
 
     def decode(self, r: _Reader, lenient: bool = False) -> Any:
-        values = []
-        for i, codec in enumerate(self.fields):
+        runs = self._runs if self._runs is not None else self._plan()
+        values: list[Any] = []
+        data = r.data
+        for start, packer, converts in runs:
+            if packer is None:
+                if lenient and r.remaining == 0:
+                    values.extend(c.default() for c in self.fields[start:])
+                    break
+                values.append(self.fields[start].decode(r))
+            elif len(data) - r.pos >= packer.size:
+                chunk = packer.unpack_from(data, r.pos)
+                r.pos += packer.size
+                if converts:
+                    chunk = list(chunk)
+                    for i, convert in converts:
+                        chunk[i] = convert(chunk[i])
+                values.extend(chunk)
+            else:
+                # Short data (a legacy account, a cut event): field by field, for the
+                # lenient tail and the exact error.
+                self._decode_fields(r, lenient, values, start)
+                break
+        return self.build(values)
+
+    def _decode_fields(self, r: _Reader, lenient: bool, values: list[Any], start: int) -> None:
+        for i in range(start, len(self.fields)):
             if lenient and r.remaining == 0:
                 values.extend(c.default() for c in self.fields[i:])
-                break
-            values.append(codec.decode(r))
-        return self.build(values)
+                return
+            values.append(self.fields[i].decode(r))
 
     def encode(self, value: Any, out: bytearray) -> None:
         if self.field_names is None:
@@ -389,7 +483,8 @@ class AnchorProgram:
         codec = _StructCodec(name, [f["name"] for f in raw_fields] if named else None, [])
         if cache:
             self._structs[name] = codec  # before compiling fields: recursive types
-        codec.fields = [self._compile(f["type"] if named else f) for f in raw_fields]
+        codec.types = [f["type"] if named else f for f in raw_fields]
+        codec.fields = [self._compile(t) for t in codec.types]
         return codec
 
     def _enum(self, name: str, body: Mapping[str, Any]) -> _Compiled:
@@ -793,6 +888,16 @@ class AnchorProgram:
             # Anchor seeds strings/bytes by content, without the Borsh length prefix.
             return bytes(out[4:]) if spec["type"] in ("string", "bytes") else bytes(out)
         raise IdlError(f"{ix.name}: unsupported seed kind {kind!r}")
+
+
+def _init_order(factory: Any) -> list[str] | None:
+    """A dataclass's constructor parameters in order (None for anything else)."""
+    if not dataclasses.is_dataclass(factory):
+        return None
+    fields = [f for f in dataclasses.fields(factory) if f.init]
+    if any(f.kw_only for f in fields):
+        return None
+    return [f.name for f in fields]
 
 
 def _as_pubkey(value: Any, what: str) -> Pubkey:

@@ -83,6 +83,8 @@ UPDATES = PromCounter(
     "Stream updates the token processor handled, by kind",
     ["kind"],
 )
+_ACCOUNT_UPDATES = UPDATES.labels("account")
+_TRANSACTION_UPDATES = UPDATES.labels("transaction")
 PUBLISH_ERRORS = PromCounter(
     "platform_monitor_publish_errors_total",
     "Pulse/token events the processor failed to hand to the bus",
@@ -97,6 +99,8 @@ MIN_CURVE_LEN = 8 + 5 * 8 + 1
 MIN_POOL_LEN = 8 + 1 + 2 + 6 * 32 + 8
 PENDING_CURVES = 4096
 DATA_PREFIX = "Program data: "
+HEAD_CACHE = 4096
+UNFOLLOWED_MINTS = 65_536
 
 # Within one transaction: a coin exists before it trades, completes after its last trade,
 # migrates after completing (whatever order the two event copies came in).
@@ -115,6 +119,17 @@ async def bus_publish(topic: str, type: str, data: dict[str, Any]) -> Any:
     from apps.realtime.bus import publish
 
     return await publish(topic, type, data)
+
+
+def _bus_encoded(data: dict[str, Any]) -> Any:
+    """`data` encoded once for the bus's several Pulse topics (the dict itself when it cannot
+    be: each publish then fails and is counted on its own, as without the shortcut)."""
+    from apps.realtime.bus import encode_event_data
+
+    try:
+        return encode_event_data(data)
+    except (TypeError, ValueError):
+        return data
 
 
 def b58(raw: bytes) -> str:
@@ -140,6 +155,21 @@ class _TxEvents:
         self.program = program
         self.typed = typed
         self.discriminators = frozenset(program.event_discriminators.values())
+        # Logged chunks start with a handful of discriminators: remember each head's verdict.
+        self.head_is_event: dict[str, bool] = {}
+
+    def is_event_head(self, head: str) -> bool:
+        """Whether base64 `head` (a chunk's first 12 characters) opens one of our events."""
+        try:
+            raw = base64.b64decode(head + "=" * (-len(head) % 4))
+        except (binascii.Error, ValueError):
+            hit = False
+        else:
+            hit = raw[:8] in self.discriminators
+        if len(self.head_is_event) >= HEAD_CACHE:  # garbage heads must not grow it forever
+            self.head_is_event.clear()
+        self.head_is_event[head] = hit
+        return hit
 
 
 _PUMP_EVENTS = _TxEvents(PUMP_ID, PUMP, pump_events)
@@ -165,9 +195,14 @@ class TokenStateProcessor:
         self.states: OrderedDict[str, TokenState] = OrderedDict()
         self.curve_to_mint: dict[str, str] = {}
         self.pool_to_mint: dict[str, str] = {}
+        # Mints of pool writes found in neither memory nor the database: PumpSwap pools of
+        # coins this monitor does not follow are written on every trade, and each would cost
+        # a query. Only those lookups trust it (a coin that starts being followed reaches
+        # memory through its events, which always query), so it never hides a row.
+        self._unfollowed: OrderedDict[str, None] = OrderedDict()
         self._pending_curves: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._dirty: set[str] = set()
-        self._trades: list[TokenTrade] = []
+        self._trades: list[dict[str, Any]] = []  # TokenTrade fields, made rows on flush
         self._book_changes: dict[str, dict[str, tuple[str, int] | None]] = {}
         self._started = False
         self._migrations_unpublished = False
@@ -182,10 +217,10 @@ class TokenStateProcessor:
             await self.start()
         which = update.WhichOneof("update_oneof")
         if which == "account":
-            UPDATES.labels("account").inc()
+            _ACCOUNT_UPDATES.inc()
             await self._on_account(update)
         elif which == "transaction":
-            UPDATES.labels("transaction").inc()
+            _TRANSACTION_UPDATES.inc()
             await self._on_transaction(update)
 
     async def flush(self, slot: int) -> None:
@@ -203,7 +238,8 @@ class TokenStateProcessor:
                 state.persisted = True
                 rows.append(Token(mint=mint, **state.durable()))
         try:
-            await sync_to_async(_write_batch)(rows, trades, books)
+            trade_rows = [TokenTrade(**fields) for fields in trades]
+            await sync_to_async(_write_batch)(rows, trade_rows, books)
         except BaseException:
             self._dirty |= dirty  # the next flush tries again; nothing is lost
             self._trades[:0] = trades
@@ -248,6 +284,8 @@ class TokenStateProcessor:
         if state is not None:
             self.states.move_to_end(mint)
             return state
+        if not create and mint in self._unfollowed:
+            return None
         row = await Token.objects.filter(mint=mint).afirst()
         if row is not None:
             state = TokenState.from_row(row)
@@ -259,7 +297,11 @@ class TokenStateProcessor:
         elif create:
             state = TokenState(mint=mint)
         else:
+            self._unfollowed[mint] = None
+            if len(self._unfollowed) > UNFOLLOWED_MINTS:
+                self._unfollowed.popitem(last=False)
             return None
+        self._unfollowed.pop(mint, None)
         self.states[mint] = state
         if state.bonding_curve:
             self._map_curve(state.bonding_curve, mint)
@@ -446,16 +488,16 @@ class TokenStateProcessor:
         """Logged data that carries one of the program's event discriminators but did not
         decode (the decoder skips such data silently)."""
         candidates = 0
+        heads = source.head_is_event
         for line in logs:
             if not line.startswith(DATA_PREFIX):
                 continue
             for chunk in line[len(DATA_PREFIX) :].split():
-                try:  # 12 base64 characters hold the 8-byte discriminator
-                    head = base64.b64decode(chunk[:12] + "=" * (-len(chunk[:12]) % 4))
-                except (binascii.Error, ValueError):
-                    continue
-                if head[:8] in source.discriminators:
-                    candidates += 1
+                head = chunk[:12]  # 12 base64 characters hold the 8-byte discriminator
+                hit = heads.get(head)
+                if hit is None:
+                    hit = source.is_event_head(head)
+                candidates += hit
         if candidates > decoded:
             self._garbage("event_undecodable", f"{candidates - decoded} logged event(s)")
 
@@ -584,27 +626,30 @@ class TokenStateProcessor:
     ) -> dict[str, Any]:
         price = price_of(lamports, raw_tokens)
         side = TokenTrade.Side.BUY if is_buy else TokenTrade.Side.SELL
-        row = TokenTrade(
-            signature=signature,
-            index=index,
-            mint=mint,
-            venue=venue,
-            side=side,
-            sol_amount=sol(lamports),
-            token_amount=tokens(raw_tokens),
-            user=user,
-            slot=slot,
-            traded_at=at,
-            price_sol=price,
+        sol_amount, token_amount = sol(lamports), tokens(raw_tokens)
+        # The row is built on flush: a model instance per trade costs the hot path too much.
+        self._trades.append(
+            {
+                "signature": signature,
+                "index": index,
+                "mint": mint,
+                "venue": venue,
+                "side": side,
+                "sol_amount": sol_amount,
+                "token_amount": token_amount,
+                "user": user,
+                "slot": slot,
+                "traded_at": at,
+                "price_sol": price,
+            }
         )
-        self._trades.append(row)
         return {
             "mint": mint,
             "signature": signature,
             "venue": venue,
             "side": side.value,
-            "sol_amount": str(row.sol_amount),
-            "token_amount": str(row.token_amount),
+            "sol_amount": str(sol_amount),
+            "token_amount": str(token_amount),
             "price_sol": str(price),
             "user": user,
             "slot": slot,
@@ -675,11 +720,13 @@ class TokenStateProcessor:
             state.refresh_holders(excluded)
             states.append(state)
             self._dirty.add(mint)
-        await self.hot_store.save(states)
-        for state in states:
+        # One snapshot per token for both the hot store and the events.
+        snapshots = [state.snapshot(None) for state in states]
+        await self.hot_store.save(states, snapshots=snapshots)
+        for state, snapshot in zip(states, snapshots, strict=True):
             before = touched[state.mint]
             column = column_of(state.progress_pct, state.migrated, rules)
-            data = state.snapshot(column.value)
+            data = {**snapshot, "column": column.value, "socials": dict(snapshot["socials"])}
             if before is None:
                 await self._pulse("token.created", column, data)
                 continue
@@ -692,11 +739,14 @@ class TokenStateProcessor:
     async def _pulse(
         self, type_: str, column: Column, data: dict[str, Any], left: Column | None = None
     ) -> None:
+        mint = data["mint"]
+        if self._publish is bus_publish:
+            data = _bus_encoded(data)  # the same event on 3-4 topics: encode it once
         await self._send("pulse", type_, data)
         if left is not None:
             await self._send(f"pulse:{left.value}", type_, data)
         await self._send(f"pulse:{column.value}", type_, data)
-        await self._send(token_topic(data["mint"]), type_, data)
+        await self._send(token_topic(mint), type_, data)
 
     async def _send(self, topic: str, type_: str, data: dict[str, Any]) -> None:
         try:

@@ -61,6 +61,14 @@ DURABLE_FIELDS = (
     "last_trade_at",
     "state_slot",
 )
+_SOCIALS = ("twitter", "telegram", "website")
+# What snapshot() publishes, in order (reserves and bookkeeping stay private; socials nest).
+_SNAPSHOT_FIELDS = tuple(
+    name
+    for name in DURABLE_FIELDS
+    if not name.endswith("_reserves")
+    and name not in ("state_slot", "token_total_supply", *_SOCIALS)
+)
 
 
 def utc_from_unix(seconds: int) -> datetime:
@@ -245,26 +253,19 @@ class TokenState:
     def snapshot(self, column: str | None) -> dict[str, Any]:
         """The JSON the realtime layer publishes (Decimals as strings, times as ISO 8601)."""
         out: dict[str, Any] = {"mint": self.mint, "column": column}
-        for name in DURABLE_FIELDS:
-            if name.endswith("_reserves") or name in ("state_slot", "token_total_supply"):
-                continue
-            out[name] = _jsonable(getattr(self, name))
+        for name in _SNAPSHOT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[name] = value
         out["socials"] = {
             "twitter": self.twitter,
             "telegram": self.telegram,
             "website": self.website,
         }
-        for key in ("twitter", "telegram", "website"):
-            out.pop(key)
         return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 # ---- the hot store -------------------------------------------------------------------------
@@ -273,7 +274,11 @@ def _jsonable(value: Any) -> Any:
 class HotStore(Protocol):
     """Where the hot copy of each token is readable at once by other processes."""
 
-    async def save(self, states: list[TokenState]) -> None: ...
+    async def save(
+        self, states: list[TokenState], snapshots: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Mirror `states`; `snapshots`, when given, are their `snapshot(None)` already made
+        (the processor publishes the same numbers and computes them once)."""
 
     async def token(self, mint: str) -> dict[str, Any] | None: ...
 
@@ -286,9 +291,13 @@ class InProcessHotStore:
     def __init__(self) -> None:
         self._tokens: dict[str, dict[str, Any]] = {}
 
-    async def save(self, states: list[TokenState]) -> None:
-        for state in states:
-            self._tokens[state.mint] = state.snapshot(None)
+    async def save(
+        self, states: list[TokenState], snapshots: list[dict[str, Any]] | None = None
+    ) -> None:
+        if snapshots is None:
+            snapshots = [state.snapshot(None) for state in states]
+        for state, snapshot in zip(states, snapshots, strict=True):
+            self._tokens[state.mint] = snapshot
 
     async def token(self, mint: str) -> dict[str, Any] | None:
         return self._tokens.get(mint)
@@ -310,14 +319,18 @@ class RedisHotStore:
 
         self._redis = redis.from_url(url, decode_responses=True)
 
-    async def save(self, states: list[TokenState]) -> None:
+    async def save(
+        self, states: list[TokenState], snapshots: list[dict[str, Any]] | None = None
+    ) -> None:
         if not states:
             return
+        if snapshots is None:
+            snapshots = [state.snapshot(None) for state in states]
         pipe = self._redis.pipeline(transaction=False)
-        for state in states:
+        for state, snapshot in zip(states, snapshots, strict=True):
             flat = {
                 key: ("" if value is None else str(value))
-                for key, value in state.snapshot(None).items()
+                for key, value in snapshot.items()
                 if key not in ("socials", "column")
             }
             pipe.hset(self.TOKEN_KEY.format(state.mint), mapping=flat)
