@@ -24,12 +24,25 @@ http_app = ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else dja
 
 
 async def lifespan(scope, receive, send) -> None:
-    """Accept the server's lifespan protocol; the platform keeps no startup state here."""
+    """The server's lifespan protocol. The only startup state: the monitor, when it runs
+    inside the web process (MONITOR_IN_WEB, the embedded default's in-process bus)."""
+    monitor = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if settings.MONITOR_IN_WEB:
+                from apps.monitoring.services.monitor_runner import InWebMonitor
+
+                try:
+                    monitor = InWebMonitor()
+                    monitor.start()
+                except Exception as exc:  # a bad GEYSER_* setting: say so, do not serve
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if monitor is not None:
+                await monitor.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

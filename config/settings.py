@@ -187,6 +187,9 @@ GEYSER_LEASE_TTL_SECONDS = env.float("GEYSER_LEASE_TTL_SECONDS", default=10.0)
 # Port for the monitor process's own /metrics (0 = none; with PROMETHEUS_MULTIPROC_DIR
 # the web process aggregates it instead).
 GEYSER_METRICS_PORT = env.int("GEYSER_METRICS_PORT", default=0)
+# Run the monitor inside the web process (Procfile.embedded sets it): without Redis the
+# event bus is in process, so the monitor must share the web worker to reach its clients.
+MONITOR_IN_WEB = env.bool("MONITOR_IN_WEB", default=False)
 
 # --- API --------------------------------------------------------------------------
 # Bodies over this size are refused with 413 before they are parsed.

@@ -1,5 +1,5 @@
-"""`make run` on embedded defaults serves health, docs and admin within 60 s; Ctrl-C
-stops everything it started."""
+"""`make run` on embedded defaults serves health, docs and admin within 60 s, the market's
+coins reach the Pulse board through the monitor, and Ctrl-C stops everything it started."""
 
 from __future__ import annotations
 
@@ -63,6 +63,21 @@ def _wait_for_coins(rpc_url: str, deadline: float) -> int:
     return curves
 
 
+def _wait_for_pulse_tokens(base: str, deadline: float) -> int:
+    """How many tokens GET /api/pulse lists, once the monitor has put one on the board."""
+    listed = 0
+    while time.monotonic() < deadline:
+        try:
+            columns = httpx.get(f"{base}/api/pulse", timeout=5).json()["columns"]
+            listed = sum(len(tokens) for tokens in columns.values())
+        except (httpx.HTTPError, KeyError, ValueError):
+            listed = 0
+        if listed:
+            return listed
+        time.sleep(0.5)
+    return listed
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -103,6 +118,8 @@ def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp
         login = _wait_for(f"{base}/admin/login/", 200, deadline)
         elapsed = time.monotonic() - started
         curves = _wait_for_coins(f"http://127.0.0.1:{chain_port}", deadline + 30)
+        # The monitor runs inside the web process here (the in-process bus needs it).
+        listed = _wait_for_pulse_tokens(base, time.monotonic() + 30)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -120,6 +137,7 @@ def test_make_run__embedded_defaults__serves_within_60s_and_ctrl_c_stops_all(tmp
     assert f"http://127.0.0.1:{port}/api/docs" in output
     assert "Created development superuser: admin /" in output
     assert curves >= 1, "the market launched no coin on the localnet"
+    assert listed >= 1, "the monitor put no launched coin on the Pulse board"
     deadline = time.monotonic() + 15
     while _group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -10,13 +10,12 @@ standby takes over at once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-DEFAULT_PROCESSOR = "apps.monitoring.services.token_processor.TokenStateProcessor"
+from apps.monitoring.services.monitor_runner import DEFAULT_PROCESSOR
 
 
 class Command(BaseCommand):
@@ -37,42 +36,31 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, processor: str, name: str | None, metrics_port: int, **opts) -> None:
-        from apps.monitoring.services.geyser_stream import (
-            StreamConfig,
-            build_subscriber,
-            load_processor,
-        )
+        from apps.monitoring.services.monitor_runner import build_monitor
 
         try:
-            config = StreamConfig.from_settings(**({"name": name} if name else {}))
+            subscriber, instance = build_monitor(processor, name)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        try:
-            instance = load_processor(processor)
         except ImportError as exc:
             raise CommandError(f"cannot load the processor {processor!r}: {exc}") from None
         if metrics_port:
             from prometheus_client import start_http_server
 
             start_http_server(metrics_port, addr="127.0.0.1")
-        subscriber = build_subscriber(instance, config)
         mode = "Redis lease + checkpoint" if settings.REDIS_URL else "file checkpoint"
         self.stdout.write(
-            f"monitor: {config.url} at {config.commitment} -> {processor} ({mode}, "
-            f"stream {config.name!r})"
+            f"monitor: {subscriber.config.url} at {subscriber.config.commitment} -> "
+            f"{processor} ({mode}, stream {subscriber.config.name!r})"
         )
         asyncio.run(self._run(subscriber, instance))
 
     async def _run(self, subscriber, processor) -> None:
+        from apps.monitoring.services.monitor_runner import run_monitor
+
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, honcho, systemd
             loop.add_signal_handler(sig, task.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await subscriber.run()
-        finally:
-            close = getattr(processor, "close", None)  # optional: release its connections
-            if close is not None:
-                await close()
+        await run_monitor(subscriber, processor)

@@ -1,9 +1,10 @@
 """`make run`: migrate, make sure a dev superuser exists, start every process.
 
 The processes are listed in a Procfile and run by honcho, so one Ctrl-C stops all
-of them. Embedded defaults (no DATABASE_URL/REDIS_URL) use Procfile.embedded: the
-web server (API, admin, WebSocket, in-process queue) and the localnet. With real
-services, Procfile adds the Celery worker as its own process.
+of them. Embedded defaults (no DATABASE_URL/REDIS_URL) use Procfile.embedded: one web
+worker (API, admin, WebSocket, in-process queue and bus, and the monitor inside it, so
+its events reach the WebSocket and SSE clients), the localnet and the market. With real
+services, Procfile runs the Celery worker and the monitor as processes of their own.
 """
 
 from __future__ import annotations
