@@ -94,8 +94,18 @@ class RpcPool:
         self._cache: dict[str, tuple[float, Any]] = {}
         self._last_probe = time.monotonic()
         self._probe: asyncio.Task[None] | None = None
+        # Labelled metric children, looked up once: labels() costs ~2 us and every call
+        # records five of them.
+        self._metric_children: dict[tuple[Any, ...], Any] = {}
 
     # ---- health ------------------------------------------------------------------------
+
+    def _metric(self, metric: Any, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._metric_children.get(key)
+        if child is None:
+            child = self._metric_children[key] = metric.labels(*labels)
+        return child
 
     def best_slot(self) -> int:
         return max((h.slot for h in self.health.values() if h.slot is not None), default=0)
@@ -106,6 +116,8 @@ class RpcPool:
 
     def ranked(self) -> list[Endpoint]:
         """Endpoints in the order to try them."""
+        if len(self.endpoints) == 1:
+            return self.endpoints
         now = time.monotonic()
 
         def score(endpoint: Endpoint) -> tuple[bool, bool, float]:
@@ -133,8 +145,8 @@ class RpcPool:
         health.calls += 1
         health.latency_ms += EWMA * (elapsed * 1000 - health.latency_ms)
         health.error_rate += EWMA * ((1.0 if error else 0.0) - health.error_rate)
-        RPC_LATENCY.labels(endpoint.name).observe(elapsed)
-        RPC_CALLS.labels(endpoint.name, method, "error" if error else "ok").inc()
+        self._metric(RPC_LATENCY, endpoint.name).observe(elapsed)
+        self._metric(RPC_CALLS, endpoint.name, method, "error" if error else "ok").inc()
         if error:
             health.errors += 1
             health.last_error = error
@@ -146,14 +158,14 @@ class RpcPool:
         else:
             health.consecutive_failures = 0
             health.down_until = 0.0
-        RPC_UP.labels(endpoint.name).set(0 if health.is_down(time.monotonic()) else 1)
+        self._metric(RPC_UP, endpoint.name).set(0 if health.is_down(time.monotonic()) else 1)
 
     def observe_slot(self, endpoint: Endpoint, slot: int) -> None:
         health = self.health[endpoint.name]
         health.slot = slot if health.slot is None else max(health.slot, slot)
-        RPC_SLOT.labels(endpoint.name).set(slot)
+        self._metric(RPC_SLOT, endpoint.name).set(slot)
         for ep in self.endpoints:
-            RPC_SLOT_LAG.labels(ep.name).set(self.slot_lag(ep))
+            self._metric(RPC_SLOT_LAG, ep.name).set(self.slot_lag(ep))
 
     async def refresh_slots(self) -> None:
         """Ask every endpoint for its processed slot (health probe and lag measurement)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router
+from pydantic import BaseModel
 
 from apps.chain.rpc_pool import rpc_pool
 from apps.trading.services.accounts import account_balance, token_accounts
@@ -30,7 +31,7 @@ class BalanceQuery(StrictQuery):
     )
 
 
-class BalanceOut(Schema):
+class BalanceOut(BaseModel):
     pubkey: str = Field(description="The account address (base58).")
     lamports: int = Field(description="Balance in lamports (1 SOL = 10^9 lamports).")
     sol: str = Field(description='Balance in SOL as an exact decimal string, e.g. "1.5".')
@@ -44,7 +45,7 @@ class TokensQuery(StrictQuery):
     )
 
 
-class TokenAccountOut(Schema):
+class TokenAccountOut(BaseModel):
     account: str = Field(description="The token account address.")
     mint: str = Field(description="The mint of the token held.")
     amount: str = Field(description="Raw amount in base units, as a decimal string.")
@@ -59,7 +60,7 @@ class TokenAccountOut(Schema):
     frozen: bool = Field(description="The mint's freeze authority froze it: it cannot move.")
 
 
-class TokensOut(Schema):
+class TokensOut(BaseModel):
     owner: str = Field(description="The wallet whose token accounts these are.")
     slot: int = Field(description="The older slot of the two per-program reads.")
     accounts: list[TokenAccountOut] = Field(

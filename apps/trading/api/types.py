@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from ninja import Schema
 from ninja.errors import ValidationError
-from pydantic import AfterValidator, ConfigDict, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
 from solders.pubkey import Pubkey
 
 BASE58_ALPHABET = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
@@ -35,7 +34,7 @@ def check_pubkey(value: str) -> str:
 PubkeyStr = Annotated[str, AfterValidator(check_pubkey)]
 
 
-class StrictQuery(Schema):
+class StrictQuery(BaseModel):
     """A query-string schema that refuses parameters it does not declare.
 
     Ninja hands a query schema only the keys it declares, so `extra="forbid"` alone
