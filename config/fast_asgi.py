@@ -140,7 +140,7 @@ class PlatformASGIHandler(ASGIHandler):
                 request = ASGIRequest(scope, io.BytesIO(body))
                 request.resolver_match = match
                 response = await self._run_middleware_and_view(request)
-            await self._send(response, send)
+            await self._send(response, send, receive)
         finally:
             _db_touched.reset(token)
             if touched[0]:
@@ -164,9 +164,9 @@ class PlatformASGIHandler(ASGIHandler):
         except Exception as exc:  # noqa: BLE001 - Django's own conversion, as the stock chain
             return response_for_exception(request, exc)
 
-    async def _send(self, response: HttpResponseBase, send) -> None:
+    async def _send(self, response: HttpResponseBase, send, receive) -> None:
         if response.streaming:
-            await self.send_response(response, send)
+            await self._stream(response, send, receive)
             return
         headers = [
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()
@@ -181,6 +181,30 @@ class PlatformASGIHandler(ASGIHandler):
         await send({"type": "http.response.body", "body": response.content})
         for closer in response._resource_closers:
             closer()
+
+    async def _stream(self, response: HttpResponseBase, send, receive) -> None:
+        """A streaming response (SSE) until it ends or the client goes away, whichever is
+        first, as the stock handler does: a disconnect cancels the stream at once instead
+        of at its next write."""
+        streaming = asyncio.ensure_future(self.send_response(response, send))
+        disconnect = asyncio.ensure_future(self._until_disconnect(receive))
+        try:
+            await asyncio.wait({streaming, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, disconnect):
+                task.cancel()
+            for task in (streaming, disconnect):
+                try:
+                    await task
+                except (asyncio.CancelledError, OSError):
+                    pass  # the client is gone: nothing to report
+                except Exception:
+                    logger.exception("streaming response failed")
+
+    @staticmethod
+    async def _until_disconnect(receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
     async def _read_capped_body(self, scope, receive) -> bytes | object | None:
         declared = _content_length(scope)

@@ -133,6 +133,12 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDI
 EVENT_STREAM_MAXLEN = env.int("EVENT_STREAM_MAXLEN", default=10_000)
 # Live events buffered per subscriber; past that it drops the buffer and re-reads the stream.
 EVENT_SUBSCRIBER_BUFFER = env.int("EVENT_SUBSCRIBER_BUFFER", default=1_000)
+# WebSocket /ws/: the server pings this often and closes a client silent for 3 of them;
+# a client with more than WS_SEND_QUEUE events waiting to be sent is closed (4008).
+WS_HEARTBEAT_SECONDS = env.float("WS_HEARTBEAT_SECONDS", default=20.0)
+WS_SEND_QUEUE = env.int("WS_SEND_QUEUE", default=2_000)
+# SSE /api/stream: comment heartbeats this often (keeps proxies from timing out).
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 
 # --- Solana ---------------------------------------------------------------------
 LOCALNET_HOST = env.str("LOCALNET_HOST", default="127.0.0.1")
@@ -166,6 +172,24 @@ JITO_UUID = env.str("JITO_UUID", default="")
 # tip levels in /api/fees/priority (the localnet has no tip floor).
 JITO_TIP_FLOOR_URL = env.str("JITO_TIP_FLOOR_URL", default="")
 SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
+
+# --- execution: orders (apps/trading/services/orders.py, execution.py) ---------------
+# Engine tip when an order names none (lamports; Jito's floor is 1,000).
+ORDER_DEFAULT_TIP_LAMPORTS = env.int("ORDER_DEFAULT_TIP_LAMPORTS", default=100_000)
+# One slot's length, to turn slot counts into waits (mainnet: ~0.4 s).
+SLOT_SECONDS = env.float("SLOT_SECONDS", default=0.4)
+# Slots without a landing before the direct-RPC fallback starts rebroadcasting.
+ORDER_FALLBACK_AFTER_SLOTS = env.int("ORDER_FALLBACK_AFTER_SLOTS", default=4)
+ORDER_REBROADCAST_SECONDS = env.float("ORDER_REBROADCAST_SECONDS", default=0.4)
+# Give up after this long: the order's nonce is retired, then it is marked expired.
+ORDER_EXPIRE_SECONDS = env.float("ORDER_EXPIRE_SECONDS", default=60.0)
+ORDER_POLL_SECONDS = env.float("ORDER_POLL_SECONDS", default=0.1)
+# How long an order waits for its wallet's nonce while another order of the wallet holds it.
+ORDER_NONCE_WAIT_SECONDS = env.float("ORDER_NONCE_WAIT_SECONDS", default=30.0)
+# Sniper rules run beside the monitor; false is the environment's kill switch (the admin
+# has its own). Rules and the switch are re-read this often.
+SNIPER_ENABLED = env.bool("SNIPER_ENABLED", default=True)
+SNIPER_REFRESH_SECONDS = env.float("SNIPER_REFRESH_SECONDS", default=1.0)
 
 # --- monitoring: token state, migrations, Pulse (apps/monitoring) -------------------
 # Tokens the stream processor keeps in memory; the least recently traded beyond this are

@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import path
 
 from apps.monitoring.views import prometheus_metrics
+from apps.realtime.sse import event_stream
 from config.api import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before the Ninja API: a plain async view streaming Server-Sent Events.
+    path("api/stream", event_stream, name="event-stream"),
     path("api/", api.urls),
     path("metrics", prometheus_metrics, name="metrics"),
 ]

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
@@ -68,6 +68,25 @@ class Event(NamedTuple):
     def as_message(self) -> dict[str, Any]:
         """The wire shape clients receive: {topic, id, type, data}."""
         return {"topic": self.topic, "id": self.id, "type": self.type, "data": self.data}
+
+
+# The wire text of recent events, shared by every connection of the process: a live event
+# fanned out to a thousand WebSocket clients is encoded once, not a thousand times.
+_WIRE_CACHE: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
+_WIRE_CACHE_SIZE = 4096
+
+
+def wire_text(event: Event) -> str:
+    """`event.as_message()` as compact JSON, encoded once per process per event."""
+    key = (event.topic, event.id)
+    text = _WIRE_CACHE.get(key)
+    if text is None or event.type == REPLAY_TRUNCATED:
+        text = json.dumps(event.as_message(), separators=(",", ":"), ensure_ascii=False)
+        if event.type != REPLAY_TRUNCATED:  # its id repeats a real event's id
+            _WIRE_CACHE[key] = text
+            if len(_WIRE_CACHE) > _WIRE_CACHE_SIZE:
+                _WIRE_CACHE.popitem(last=False)
+    return text
 
 
 # --- validation -------------------------------------------------------------------
@@ -212,6 +231,7 @@ class Subscription:
         topics: Iterable[str],
         last_ids: dict[str, str] | None = None,
         buffer: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
     ):
         if isinstance(topics, str):
             raise TypeError("topics must be a list of topic names, not one string")
@@ -221,6 +241,10 @@ class Subscription:
         self._given = validate_last_ids(self.topics, last_ids)
         self._backend = backend
         self._buffer = buffer or settings.EVENT_SUBSCRIBER_BUFFER
+        # Called (instead of catching up from the stream) when the buffer overflows: a
+        # WebSocket too slow to keep up is cut off rather than served from behind forever.
+        self._on_overflow = on_overflow
+        self.overflowed = False
         self._last: dict[str, tuple[int, int]] = {}
         self._pending: collections.deque[Event] = collections.deque()
         self._behind: dict[str, None] = {}  # topics to re-read from the stream, in order
@@ -235,10 +259,15 @@ class Subscription:
     def feed(self, live: Live) -> None:
         """A live event. Never blocks: a subscriber too far behind drops its buffer and
         catches up from the stream instead of slowing the fan-out for everyone else."""
-        if self._closed:
+        if self._closed or self.overflowed:
             return
         if len(self._queue) >= self._buffer:
             self._queue.clear()
+            if self._on_overflow is not None:
+                self.overflowed = True  # iteration ends; the owner closes it
+                self._wake.set()
+                self._on_overflow()
+                return
             for topic in self.topics:
                 self._behind[topic] = None
             log.debug("event subscriber overflowed its buffer; catching up from the stream")
@@ -295,7 +324,7 @@ class Subscription:
         if not self._started:
             await self.start()
         while True:
-            if self._closed:
+            if self._closed or self.overflowed:
                 raise StopAsyncIteration
             if self._pending:
                 event = self._pending.popleft()
@@ -388,8 +417,15 @@ class EventBus:
         text = data.text if isinstance(data, EncodedData) else encode_data(data)
         return await self.backend.publish(topic, type, text)
 
-    def subscribe(self, topics: list[str], last_ids: dict[str, str] | None = None) -> Subscription:
-        return Subscription(self.backend, topics, last_ids)
+    def subscribe(
+        self,
+        topics: list[str],
+        last_ids: dict[str, str] | None = None,
+        *,
+        buffer: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> Subscription:
+        return Subscription(self.backend, topics, last_ids, buffer, on_overflow)
 
 
 _bus: tuple[str, EventBus] | None = None
@@ -422,6 +458,14 @@ async def publish(topic: str, type: str, data: dict[str, Any] | EncodedData) -> 
     return await get_bus().publish(topic, type, data)
 
 
-def subscribe(topics: list[str], last_ids: dict[str, str] | None = None) -> Subscription:
-    """Events of topics: the stream after last_ids[topic] (if given), then live."""
-    return get_bus().subscribe(topics, last_ids)
+def subscribe(
+    topics: list[str],
+    last_ids: dict[str, str] | None = None,
+    *,
+    buffer: int | None = None,
+    on_overflow: Callable[[], None] | None = None,
+) -> Subscription:
+    """Events of topics: the stream after last_ids[topic] (if given), then live. With
+    `on_overflow`, a subscriber more than `buffer` live events behind is not caught up from
+    the stream: on_overflow is called and it receives nothing more."""
+    return get_bus().subscribe(topics, last_ids, buffer=buffer, on_overflow=on_overflow)
