@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from apps.monitoring.views import prometheus_metrics
+from apps.monitoring.views import prometheus_metrics, pulse_board
 from apps.realtime.sse import event_stream
 from config.api import api
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/stream", event_stream, name="event-stream"),
     path("api/", api.urls),
     path("metrics", prometheus_metrics, name="metrics"),
+    path("pulse/", pulse_board, name="pulse-board"),
 ]

@@ -32,3 +32,12 @@ fi
 psql -h 127.0.0.1 -U postgres -tAc "select 1" >/dev/null 2>&1 \
   || fail "cannot connect to PostgreSQL as role 'postgres' on 127.0.0.1:5432 (trust auth expected)"
 echo "ensure-services: PostgreSQL and Redis are up"
+
+# Headless Chromium for the browser tests (Debian's package; Playwright drives it).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ensure-services: installing Debian's chromium for the browser tests"
+  command -v apt-get >/dev/null || fail "chromium is not installed and apt-get is not available"
+  { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
+    || fail "could not install chromium (apt-get install chromium); the browser tests need it"
+fi

@@ -21,3 +21,11 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     else:
         registry = REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def pulse_board(request: HttpRequest) -> HttpResponse:
+    """The live Pulse board: three columns fed by GET /api/pulse, then the `pulse` topic over
+    the WebSocket (static/monitoring/pulse.js; no build step)."""
+    from django.shortcuts import render
+
+    return render(request, "monitoring/pulse.html")
