@@ -54,6 +54,7 @@ bench: $(DEV_STAMP) protos
 	$(PY) bench/localnet.py
 	$(PY) bench/read_api.py
 	$(PY) bench/monitor.py
+	$(PY) bench/realtime.py
 
 clean:
 	rm -rf $(VENV) var

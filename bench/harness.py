@@ -73,12 +73,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_command(server: str, app: str, port: int) -> list[str]:
+def server_command(server: str, app: str, port: int, workers: int = 1) -> list[str]:
     """One worker on loopback, access logs off, each server's fastest stock options."""
     py = sys.executable
     quiet = "--no-access-log --log-level warning"
     if server == "granian":
-        flags = f"--interface asgi --host {HOST} --port {port} --workers 1 --loop auto {quiet}"
+        flags = (
+            f"--interface asgi --host {HOST} --port {port} --workers {workers} --loop auto {quiet}"
+        )
         return [py, "-m", "granian", *flags.split(), app]
     if server == "uvicorn":  # a single process (no --workers supervisor), uvloop + httptools
         flags = f"--host {HOST} --port {port} --loop uvloop --http httptools {quiet}"
@@ -166,13 +168,14 @@ def running_server(
     cpu: int | None = None,
     ready_timeout: float = 40.0,
     env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
     """Serve app under server on a free loopback port; yield the ping URL.
 
     `env` adds to the production-like environment (e.g. SOLANA_RPC_URLS).
     """
     port = free_port()
-    command = server_command(server, app, port)
+    command = server_command(server, app, port, workers)
     if cpu is not None and shutil.which("taskset"):
         command = ["taskset", "-c", str(cpu), *command]
     log = tempfile.TemporaryFile(mode="w+b")

@@ -186,7 +186,7 @@ class PlatformASGIHandler(ASGIHandler):
         """A streaming response (SSE) until it ends or the client goes away, whichever is
         first, as the stock handler does: a disconnect cancels the stream at once instead
         of at its next write."""
-        streaming = asyncio.ensure_future(self.send_response(response, send))
+        streaming = asyncio.ensure_future(self._send_streaming(response, send))
         disconnect = asyncio.ensure_future(self._until_disconnect(receive))
         try:
             await asyncio.wait({streaming, disconnect}, return_when=asyncio.FIRST_COMPLETED)
@@ -200,6 +200,24 @@ class PlatformASGIHandler(ASGIHandler):
                     pass  # the client is gone: nothing to report
                 except Exception:
                     logger.exception("streaming response failed")
+
+    async def _send_streaming(self, response: HttpResponseBase, send) -> None:
+        if not response.is_async:
+            await self.send_response(response, send)
+            return
+        # Async content (SSE): each part as one body message, as it comes; Django's own
+        # send_response would also re-chunk every part, a cost paid per event per stream.
+        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.items()]
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        content = response.streaming_content
+        try:
+            async for part in content:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await content.aclose()
 
     @staticmethod
     async def _until_disconnect(receive) -> None:

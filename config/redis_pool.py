@@ -8,6 +8,8 @@ import weakref
 import redis.asyncio as aioredis
 from django.conf import settings
 
+MAX_CONNECTIONS = 64
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()
 )
@@ -24,8 +26,16 @@ def async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        # A bounded pool that makes callers wait for a free connection: a burst (hundreds of
+        # WebSocket/SSE clients subscribing at once) must not open hundreds of connections.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=MAX_CONNECTIONS,
+            timeout=10,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
         )
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client

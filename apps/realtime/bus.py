@@ -245,6 +245,7 @@ class Subscription:
         # WebSocket too slow to keep up is cut off rather than served from behind forever.
         self._on_overflow = on_overflow
         self.overflowed = False
+        self._timed_out = False
         self._last: dict[str, tuple[int, int]] = {}
         self._pending: collections.deque[Event] = collections.deque()
         self._behind: dict[str, None] = {}  # topics to re-read from the stream, in order
@@ -320,9 +321,28 @@ class Subscription:
                 self._last[topic] = given
                 self._behind[topic] = None
 
+    async def next_within(self, timeout: float) -> Event | None:
+        """The next event, or None when none comes within `timeout` seconds (SSE sends a
+        heartbeat then). A timer, not a task per call: a stream waits like this per event."""
+        if not self._started:
+            await self.start()
+        handle = self.loop.call_later(timeout, self._time_out)
+        try:
+            return await self._next(may_time_out=True)
+        finally:
+            handle.cancel()
+            self._timed_out = False
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._wake.set()
+
     async def __anext__(self) -> Event:
         if not self._started:
             await self.start()
+        return await self._next(may_time_out=False)
+
+    async def _next(self, may_time_out: bool) -> Event | None:
         while True:
             if self._closed or self.overflowed:
                 raise StopAsyncIteration
@@ -335,6 +355,8 @@ class Subscription:
                 await self._read_behind(next(iter(self._behind)))
                 continue
             if not self._queue:
+                if may_time_out and self._timed_out:
+                    return None
                 self._wake.clear()
                 await self._wake.wait()
                 continue

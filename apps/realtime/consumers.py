@@ -231,7 +231,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             async for event in subscription:
                 if event.type != REPLAY_TRUNCATED:
                     self.last_ids[event.topic] = event.id
-                await self.send(text_data=wire_text(event))
+                # Straight to the server: Channels' send wrapper adds nothing here.
+                await self.base_send({"type": "websocket.send", "text": wire_text(event)})
             if subscription.overflowed:
                 # Sent from this task, after the send in flight: a close racing a blocked
                 # send is lost by some servers (granian), leaving the socket half dead.

@@ -22,8 +22,6 @@ holds no thread; it ends (and releases its subscription) when the client disconn
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -107,32 +105,21 @@ async def event_stream(request: HttpRequest) -> HttpResponseBase:
 async def _events(subscription: Subscription, last_ids: dict[str, str]) -> AsyncIterator[bytes]:
     heartbeat = settings.SSE_HEARTBEAT_SECONDS
     cursor = dict(last_ids)
-    events = aiter(subscription)
-    next_event: asyncio.Task | None = None
     try:
         # Tell EventSource how soon to reconnect, and open the stream for proxies at once.
         yield b"retry: 1000\n: connected\n\n"
         while True:
-            if next_event is None:
-                next_event = asyncio.ensure_future(anext(events))
-            done, _ = await asyncio.wait({next_event}, timeout=heartbeat)
-            if not done:
-                yield b": ping\n\n"
-                continue
             try:
-                event = next_event.result()
+                event = await subscription.next_within(heartbeat)
             except StopAsyncIteration:
                 return
-            finally:
-                next_event = None
+            if event is None:
+                yield b": ping\n\n"
+                continue
             if event.type != REPLAY_TRUNCATED:
                 cursor[event.topic] = event.id
             yield (
                 f"id: {format_cursor(cursor)}\nevent: {event.type}\ndata: {wire_text(event)}\n\n"
             ).encode()
     finally:
-        if next_event is not None:
-            next_event.cancel()
-            with contextlib.suppress(BaseException):
-                await next_event
         await subscription.aclose()
