@@ -25,6 +25,8 @@ DEBUG = env.bool("DEBUG", default=True)
 _secrets = load_secrets(debug=DEBUG, env=dict(os.environ), store=VAR_DIR / "dev-secrets.json")
 SECRET_KEY = _secrets["SECRET_KEY"]
 WALLET_ENCRYPTION_KEY = _secrets["WALLET_ENCRYPTION_KEY"]
+# Keys wallets may still be sealed with, during a rotation (manage.py rotate_wallet_key).
+WALLET_ENCRYPTION_OLD_KEYS = env.list("WALLET_ENCRYPTION_OLD_KEYS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -1,4 +1,5 @@
-"""The trading API: read endpoints (simulation, token safety, fees, accounts) and, later, orders.
+"""The trading API: read endpoints (simulation, token safety, fees, accounts), wallets and,
+later, orders.
 
 Each area has its own router module; this package mounts them under /api/.
 """
@@ -9,9 +10,11 @@ from .accounts import router as accounts_router
 from .fees import router as fees_router
 from .safety import router as safety_router
 from .simulate import router as simulate_router
+from .wallets import router as wallets_router
 
 router = Router()
 router.add_router("/transaction", simulate_router)
 router.add_router("/token", safety_router)
 router.add_router("/fees", fees_router)
 router.add_router("/account", accounts_router)
+router.add_router("/wallets", wallets_router)
