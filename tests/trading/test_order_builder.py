@@ -394,11 +394,17 @@ async def test_durable_nonce_copies__one_lands_the_nonce_advances_the_rest_fail(
     assert message.recent_blockhash == value
     assert message.account_keys[message.instructions[0].program_id_index] == Pubkey.default()
 
+    # A copy whose blockhash is not the nonce's stored value is refused before it runs.
+    forged = build_copies(
+        order,
+        signer=trader,
+        tips={"rpc": None},
+        nonce=DurableNonce(nonce.pubkey(), Hash.new_unique()),
+    )["rpc"]
+    refused = net.chain.execute(VersionedTransaction.from_bytes(forged.tx_bytes))
+    assert (refused.err, refused.record) == ("BlockhashNotFound", None)
+
     outcome = net.chain.execute(VersionedTransaction.from_bytes(copies["jito"].tx_bytes))
-    if outcome.err == "BlockhashNotFound" and outcome.record is None:
-        # Known localnet gap (being fixed in apps/chain/localnet by another change): Chain.execute
-        # only accepts recent blockhashes, not a durable nonce's value.
-        pytest.xfail("the localnet does not accept durable-nonce transactions yet")
     assert outcome.err is None, outcome.record and outcome.record.logs
     net.chain.advance_slot()
     assert nonce_value(net, nonce.pubkey()) != value

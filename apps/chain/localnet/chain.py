@@ -109,6 +109,37 @@ class SimulationOutcome:
     replacement_blockhash: tuple[Hash, int] | None
 
 
+# System program: AdvanceNonceAccount is instruction 4; a nonce account holds
+# version u32, state u32 (1 = initialized), authority (32), durable nonce (32), fee (8).
+ADVANCE_NONCE_INSTRUCTION = (4).to_bytes(4, "little")
+NONCE_ACCOUNT_LEN = 80
+
+
+def durable_nonce_of(tx: VersionedTransaction, get_account) -> Hash | None:
+    """The stored value of the nonce account `tx` advances first, or None when its first
+    instruction is not an AdvanceNonceAccount of an initialized nonce account."""
+    message = tx.message
+    if not message.instructions:
+        return None
+    first = message.instructions[0]
+    keys = message.account_keys
+    if (
+        first.program_id_index >= len(keys)
+        or keys[first.program_id_index] != SYSTEM_PROGRAM
+        or bytes(first.data)[:4] != ADVANCE_NONCE_INSTRUCTION
+        or not first.accounts
+        or first.accounts[0] >= len(keys)
+    ):
+        return None
+    account = get_account(keys[first.accounts[0]])
+    if account is None or account.owner != SYSTEM_PROGRAM:
+        return None
+    data = bytes(account.data)
+    if len(data) != NONCE_ACCOUNT_LEN or int.from_bytes(data[4:8], "little") != 1:
+        return None
+    return Hash.from_bytes(data[40:72])
+
+
 class Chain:
     """LiteSVM wrapped as a moving chain. Thread-safe: every call takes one lock."""
 
@@ -228,6 +259,15 @@ class Chain:
         bh_slot = self.blockhash_slot(blockhash)
         return bh_slot is not None and self._slot <= bh_slot + BLOCKHASH_MAX_AGE
 
+    def _lifetime_ok(self, tx: VersionedTransaction) -> bool:
+        """A recent blockhash, or a durable nonce: the first instruction advances a nonce
+        account whose stored value is the transaction's blockhash (as the runtime checks
+        it). The advance then changes the value, so only one transaction can use it."""
+        blockhash = tx.message.recent_blockhash
+        if self.is_blockhash_valid(blockhash):
+            return True
+        return durable_nonce_of(tx, self._svm.get_account) == blockhash
+
     # ---- state -------------------------------------------------------------------
 
     def get_account(self, pubkey: Pubkey) -> Account | None:
@@ -257,7 +297,7 @@ class Chain:
         """Execute and, if the runtime commits it (success or fee-paying failure), record it."""
         signature = tx.signatures[0]
         with self._lock:
-            if not self.is_blockhash_valid(tx.message.recent_blockhash):
+            if not self._lifetime_ok(tx):
                 return ExecutionOutcome(signature, "BlockhashNotFound", None)
             if signature in self._by_signature:
                 return ExecutionOutcome(signature, "AlreadyProcessed", None)
@@ -388,7 +428,7 @@ class Chain:
     ) -> tuple[Any, TxRecord | None]:
         """Run one bundle transaction (lock held), saving the pre-state of what it references."""
         signature = tx.signatures[0]
-        if not self.is_blockhash_valid(tx.message.recent_blockhash):
+        if not self._lifetime_ok(tx):
             return "BlockhashNotFound", None
         if signature in self._by_signature or signature in seen:
             return "AlreadyProcessed", None
@@ -431,7 +471,7 @@ class Chain:
                 blockhash, last_valid = self.latest_blockhash("processed")
                 tx = with_blockhash(tx, blockhash)
                 replacement = (blockhash, last_valid)
-            elif not self.is_blockhash_valid(tx.message.recent_blockhash):
+            elif not self._lifetime_ok(tx):
                 return SimulationOutcome(
                     "BlockhashNotFound", [], 0, 0, None, [], [None] * len(addresses), [], [], None
                 )
