@@ -173,6 +173,9 @@ JITO_UUID = env.str("JITO_UUID", default="")
 # Jito tip-floor REST URL (https://bundles.jito.wtf/api/v1/bundles/tip_floor); empty = no
 # tip levels in /api/fees/priority (the localnet has no tip floor).
 JITO_TIP_FLOOR_URL = env.str("JITO_TIP_FLOOR_URL", default="")
+# Engines orders are sent to (at once), and how long each may take to answer.
+ENGINES_ENABLED = env.list("ENGINES_ENABLED", default=["jito", "bloxroute", "nextblock"])
+ENGINE_TIMEOUT_SECONDS = env.float("ENGINE_TIMEOUT_SECONDS", default=2.0)
 SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
 
 # --- execution: orders (apps/trading/services/orders.py, execution.py) ---------------

@@ -259,14 +259,15 @@ class Chain:
         bh_slot = self.blockhash_slot(blockhash)
         return bh_slot is not None and self._slot <= bh_slot + BLOCKHASH_MAX_AGE
 
-    def _lifetime_ok(self, tx: VersionedTransaction) -> bool:
+    def lifetime_ok(self, tx: VersionedTransaction) -> bool:
         """A recent blockhash, or a durable nonce: the first instruction advances a nonce
         account whose stored value is the transaction's blockhash (as the runtime checks
         it). The advance then changes the value, so only one transaction can use it."""
         blockhash = tx.message.recent_blockhash
-        if self.is_blockhash_valid(blockhash):
-            return True
-        return durable_nonce_of(tx, self._svm.get_account) == blockhash
+        with self._lock:  # reentrant: execute() holds it already
+            if self.is_blockhash_valid(blockhash):
+                return True
+            return durable_nonce_of(tx, self._svm.get_account) == blockhash
 
     # ---- state -------------------------------------------------------------------
 
@@ -297,7 +298,7 @@ class Chain:
         """Execute and, if the runtime commits it (success or fee-paying failure), record it."""
         signature = tx.signatures[0]
         with self._lock:
-            if not self._lifetime_ok(tx):
+            if not self.lifetime_ok(tx):
                 return ExecutionOutcome(signature, "BlockhashNotFound", None)
             if signature in self._by_signature:
                 return ExecutionOutcome(signature, "AlreadyProcessed", None)
@@ -428,7 +429,7 @@ class Chain:
     ) -> tuple[Any, TxRecord | None]:
         """Run one bundle transaction (lock held), saving the pre-state of what it references."""
         signature = tx.signatures[0]
-        if not self._lifetime_ok(tx):
+        if not self.lifetime_ok(tx):
             return "BlockhashNotFound", None
         if signature in self._by_signature or signature in seen:
             return "AlreadyProcessed", None
@@ -471,7 +472,7 @@ class Chain:
                 blockhash, last_valid = self.latest_blockhash("processed")
                 tx = with_blockhash(tx, blockhash)
                 replacement = (blockhash, last_valid)
-            elif not self._lifetime_ok(tx):
+            elif not self.lifetime_ok(tx):
                 return SimulationOutcome(
                     "BlockhashNotFound", [], 0, 0, None, [], [None] * len(addresses), [], [], None
                 )

@@ -174,7 +174,7 @@ class JitoEngine(BlockEngine):
             if not all(tx.verify_with_results()):
                 raise JitoError(_INVALID_PARAMS, f"transaction {tx.signatures[0]} is invalid")
         for tx in txs:
-            if not self.chain.is_blockhash_valid(tx.message.recent_blockhash):
+            if not self.chain.lifetime_ok(tx):  # a recent blockhash or a durable nonce
                 raise JitoError(_INVALID_PARAMS, "bundle contains an expired blockhash")
         signatures = [tx.signatures[0] for tx in txs]
         if len(set(signatures)) != len(signatures) or any(
