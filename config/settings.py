@@ -181,6 +181,8 @@ SOLANA_RPC_TIMEOUT = env.float("SOLANA_RPC_TIMEOUT", default=2.0)
 # --- execution: orders (apps/trading/services/orders.py, execution.py) ---------------
 # Engine tip when an order names none (lamports; Jito's floor is 1,000).
 ORDER_DEFAULT_TIP_LAMPORTS = env.int("ORDER_DEFAULT_TIP_LAMPORTS", default=100_000)
+# Compute-unit limit of an order's transaction (a pump.fun / PumpSwap trade uses < 150k).
+ORDER_COMPUTE_UNIT_LIMIT = env.int("ORDER_COMPUTE_UNIT_LIMIT", default=300_000)
 # One slot's length, to turn slot counts into waits (mainnet: ~0.4 s).
 SLOT_SECONDS = env.float("SLOT_SECONDS", default=0.4)
 # Slots without a landing before the direct-RPC fallback starts rebroadcasting.
