@@ -13,6 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
+from django.conf import settings
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PROCESSOR = "apps.monitoring.services.token_processor.TokenStateProcessor"
@@ -33,14 +35,37 @@ def build_monitor(processor: str = DEFAULT_PROCESSOR, name: str | None = None) -
 
 
 async def run_monitor(subscriber: Any, processor: Any) -> None:
-    """Stream until cancelled; the processor's connections are released either way."""
+    """Stream until cancelled; the processor's connections are released either way. The
+    sniper (apps/trading/services/sniper.py) runs beside it when SNIPER_ENABLED: it acts on
+    the events this process publishes, with no queue in between."""
+    sniper = None
+    if settings.SNIPER_ENABLED:
+        from apps.trading.services.sniper import Sniper
+
+        sniper = asyncio.get_running_loop().create_task(_run_sniper(Sniper()), name="sniper")
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber.run()
     finally:
+        if sniper is not None:
+            sniper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sniper
         close = getattr(processor, "close", None)  # optional: release its connections
         if close is not None:
             await close()
+
+
+async def _run_sniper(sniper: Any) -> None:
+    """The sniper until cancelled; restarted after a failure (the bus down, say)."""
+    while True:
+        try:
+            await sniper.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sniper: stopped; restarting in 1 s")
+            await asyncio.sleep(1.0)
 
 
 class InWebMonitor:
