@@ -26,6 +26,7 @@ from apps.trading.services.engines import ENGINE_NAMES, engine
 from apps.trading.services.execution import _build_and_sign, execute_order
 from config.asgi import application
 from tests.chain.localnet.test_pump_model import funded, launch, token_balance
+from tests.trading.test_order_builder import migrated_coin
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -275,3 +276,55 @@ async def test_orders_are_private(platform, trader, client):
         json.loads((await client.get("/api/orders", headers=trader["auth"])).text)[0]["id"]
         == (placed.json()["id"])
     )
+
+
+async def test_pumpswap_buy_then_sell_everything__venue_from_chain_state(platform, trader, client):
+    wallet = await _import(client, trader)
+    mint = await migrated_coin(platform)
+    account = associated_token_address(trader["keypair"].pubkey(), mint)
+
+    bought = await client.post(
+        "/api/orders", json=_buy(wallet, mint, "amm-buy"), headers=trader["auth"]
+    )
+    buy = await _until_final(client, trader, bought.json()["id"])
+    held = token_balance(platform, account)
+    sold = await client.post(
+        "/api/orders",
+        json=_buy(wallet, mint, "amm-sell", side="sell", amount="100", amount_unit="percent"),
+        headers=trader["auth"],
+    )
+    sell = await _until_final(client, trader, sold.json()["id"])
+
+    assert (buy["state"], buy["venue"]) == ("landed", "pumpswap"), buy
+    assert int(buy["quote"]["bound"]) <= held == int(buy["quote"]["expected_out"])
+    assert (sell["state"], sell["venue"]) == ("landed", "pumpswap"), sell
+    assert int(sell["quote"]["amount_in"]) == held
+    assert token_balance(platform, account) == 0
+
+
+async def test_cancel__only_while_pending(platform, trader, client, settings):
+    wallet = await _import(client, trader)
+    mint = launch(platform, funded(platform))
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # queued for a worker that is not there
+    waiting = await client.post(
+        "/api/orders", json=_buy(wallet, mint, "to-cancel"), headers=trader["auth"]
+    )
+    cancelled = await client.post(
+        f"/api/orders/{waiting.json()['id']}/cancel", headers=trader["auth"]
+    )
+    again = await client.post(f"/api/orders/{waiting.json()['id']}/cancel", headers=trader["auth"])
+    ran = await execute_order(waiting.json()["id"])  # a late worker does nothing with it
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    placed = await client.post(
+        "/api/orders", json=_buy(wallet, mint, "done"), headers=trader["auth"]
+    )
+    await _until_final(client, trader, placed.json()["id"])
+    too_late = await client.post(
+        f"/api/orders/{placed.json()['id']}/cancel", headers=trader["auth"]
+    )
+
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+    assert ran == "cancelled"
+    assert too_late.status_code == 409
+    assert not await OrderAttempt.objects.filter(order_id=waiting.json()["id"]).aexists()
