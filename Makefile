@@ -55,6 +55,7 @@ bench: $(DEV_STAMP) protos
 	$(PY) bench/read_api.py
 	$(PY) bench/monitor.py
 	$(PY) bench/realtime.py
+	$(PY) bench/execution.py
 
 clean:
 	rm -rf $(VENV) var

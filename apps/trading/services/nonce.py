@@ -27,6 +27,9 @@ from apps.trading.models import Wallet
 
 NONCE_ACCOUNT_LEN = 80
 COMMITMENT = "confirmed"
+# The nonce a new copy must carry is the newest one: the previous order's advance may be
+# only processed yet, and a copy over the older confirmed value could never land.
+NONCE_READ_COMMITMENT = "processed"
 
 
 class NonceError(Exception):
@@ -42,7 +45,8 @@ def parse_nonce_value(data: bytes) -> str | None:
 
 async def read_nonce_value(nonce_account: str) -> str | None:
     answer = await rpc_pool().call(
-        "getAccountInfo", [nonce_account, {"encoding": "base64", "commitment": COMMITMENT}]
+        "getAccountInfo",
+        [nonce_account, {"encoding": "base64", "commitment": NONCE_READ_COMMITMENT}],
     )
     value = answer.get("value") if isinstance(answer, dict) else None
     if not value:
