@@ -122,6 +122,14 @@ async def test_rule_buys_a_matching_launch_within_the_next_slot(platform):
                 break
             await asyncio.sleep(0.05)
         decision = await SniperDecision.objects.aget(mint=str(created))
+        # The same event again (a replay after a reconnect): decided already, no second buy.
+        replayed = await sniper.on_event(
+            "pulse",
+            "token.created",
+            "0-1",
+            {"mint": str(created), "column": "new", "name": "Localnet Dog", "symbol": "LDOG"},
+        )
+        orders = await Order.objects.filter(mint=str(created)).acount()
         launch_slot = (await Token.objects.aget(mint=str(created))).created_slot
     finally:
         for task in (sniping, monitor):
@@ -135,6 +143,7 @@ async def test_rule_buys_a_matching_launch_within_the_next_slot(platform):
         await sync_to_async(connections.close_all)()
 
     assert decision.outcome == "bought", decision.reason
+    assert replayed == [] and orders == 1
     assert order is not None and order.state == "landed", order and order.error_message
     held = token_balance(platform, associated_token_address(keypair.pubkey(), created))
     assert held == int(order.quote["expected_out"])

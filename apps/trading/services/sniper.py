@@ -26,11 +26,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import Count, Sum
 from django.utils import timezone
+from solders.hash import Hash
+from solders.pubkey import Pubkey
 
 from apps.trading.models import (
     SafetyMinimum,
@@ -141,6 +145,9 @@ class Sniper:
         self.switch_on = True
         self.loaded_at = 0.0
         self._tasks: set[asyncio.Task] = set()
+        # Per wallet, opened once: the signer and the nonce value the next buy carries.
+        self._signers: dict[int, Any] = {}
+        self._nonce_values: dict[int, str] = {}
 
     async def load(self) -> None:
         """Enabled rules, the kill switch and each rule's usage, from the database."""
@@ -199,6 +206,13 @@ class Sniper:
             level = await self._safety(candidate.mint)
             if SAFETY_RANK.get(level, -1) < MINIMUM_RANK[rule.min_safety]:
                 reason = f"safety {level} is below the rule's minimum ({rule.min_safety})"
+        if reason is None:
+            fast = await self._fast_buy(rule, candidate)
+            if fast is not _NOT_FAST:
+                if fast is not None:
+                    usage.spent_lamports += rule.amount_lamports
+                    usage.buys.append(time.time())
+                return fast
         outcome = SniperDecision.Outcome.SKIPPED if reason else SniperDecision.Outcome.BOUGHT
         try:
             decision = await SniperDecision.objects.acreate(
@@ -218,6 +232,79 @@ class Sniper:
         usage.buys.append(time.time())
         await self._buy(rule, candidate, decision)
         return decision
+
+    async def _fast_buy(self, rule: SniperRule, candidate: Candidate):
+        """The buy with nothing between the event and the engines but the quote (one chain
+        read), signing, and one database transaction that stores the decision and the
+        order with its signed copies (the commit point) and takes the wallet's nonce.
+        Returns the decision, None if the mint was decided before, or _NOT_FAST when the
+        ordinary path must take it (the wallet busy with another order, no nonce account
+        yet, a priority level to resolve, no known nonce value)."""
+        from apps.trading.services import execution
+        from apps.trading.services import order_builder as builder
+        from apps.trading.services.engines import enabled_engines, engine
+        from apps.trading.services.order_signing import FALLBACK_ROUTE
+
+        wallet = rule.wallet
+        if not wallet.nonce_account or rule.compute_unit_price is None:
+            return _NOT_FAST
+        nonce_value = self._nonce_values.get(wallet.pk)
+        if nonce_value is None:
+            from apps.trading.services.nonce import read_nonce_value
+
+            nonce_value = await read_nonce_value(wallet.nonce_account)
+            if nonce_value is None:
+                return _NOT_FAST
+            self._nonce_values[wallet.pk] = nonce_value
+        signer = self._signers.get(wallet.pk)
+        if signer is None:
+            from apps.trading.services.wallets import wallet_keypair
+
+            signer = self._signers[wallet.pk] = wallet_keypair(wallet)
+        try:
+            plan = await builder.plan_order(
+                wallet=signer.pubkey(),
+                mint=candidate.mint,
+                side="buy",
+                amount=rule.amount_lamports,
+                slippage_bps=rule.slippage_bps,
+                compute_unit_price=rule.compute_unit_price,
+                compute_unit_limit=settings.ORDER_COMPUTE_UNIT_LIMIT,
+            )
+        except builder.OrderBuildError:
+            return _NOT_FAST  # the ordinary path records why
+        engines = enabled_engines()
+        tips: dict[str, builder.Tip | None] = {
+            name: builder.Tip(
+                max(rule.tip_lamports, engine(name).min_tip_lamports),
+                engine(name).tip_account(len(self.usage.get(rule.pk, RuleUsage()).buys)),
+            )
+            for name in engines
+        }
+        tips[FALLBACK_ROUTE] = None
+        built = builder.build_copies(
+            plan,
+            signer=signer,
+            tips=tips,
+            nonce=builder.DurableNonce(
+                Pubkey.from_string(wallet.nonce_account), Hash.from_string(nonce_value)
+            ),
+        )
+        stored = await _store_fast_buy(rule, candidate, plan, built, engines, nonce_value)
+        if stored is None or stored is _NOT_FAST:
+            return stored
+        decision, order = stored
+        task = asyncio.get_running_loop().create_task(self._finish(order, execution))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return decision
+
+    async def _finish(self, order, execution) -> None:
+        try:
+            await execution._submit(order)
+            await self._execute(order.pk)
+        finally:
+            self._nonce_values.pop(order.wallet_id, None)  # the nonce has moved on
 
     async def _buy(self, rule: SniperRule, candidate: Candidate, decision: SniperDecision) -> None:
         from apps.trading.services.orders import OrderRequest, place_order
@@ -276,6 +363,70 @@ class Sniper:
                     await self.on_event(event.topic, event.type, event.id, event.data)
                 except Exception:
                     log.exception("sniper: event %s on %s failed", event.id, event.topic)
+
+
+_NOT_FAST = object()
+
+
+@sync_to_async
+def _store_fast_buy(rule, candidate, plan, built, engines, nonce_value):
+    """Decision, order (building, its signed copies stored) and the wallet's nonce lease, in
+    one transaction: all or nothing. None if the mint was decided before; _NOT_FAST if the
+    wallet's nonce is held by another order."""
+    from django.db import transaction
+
+    from apps.trading.models import Order, OrderState, Wallet
+    from apps.trading.services.execution import SignedCopy
+
+    copies = [SignedCopy(route, b.signature, b.tx_bytes).stored() for route, b in built.items()]
+    try:
+        with transaction.atomic():
+            decision = SniperDecision.objects.create(
+                rule=rule,
+                mint=candidate.mint,
+                trigger=candidate.trigger,
+                event_id=candidate.event_id,
+                outcome=SniperDecision.Outcome.BOUGHT,
+                reason="matched",
+                amount_lamports=rule.amount_lamports,
+            )
+            order = Order.objects.create(
+                user_id=rule.owner_id,
+                wallet=rule.wallet,
+                idempotency_key=f"sniper:{rule.pk}:{candidate.mint}",
+                mint=candidate.mint,
+                side="buy",
+                amount_kind="sol",
+                amount=Decimal(rule.amount_lamports),
+                mint_decimals=6,  # pump.fun mints; a buy is sized in SOL anyway
+                slippage_bps=rule.slippage_bps,
+                compute_unit_price=rule.compute_unit_price,
+                tip_lamports=rule.tip_lamports,
+                engines=engines,
+                state=OrderState.BUILDING,
+                venue=plan.venue.value,
+                quote=plan.quote.as_dict(),
+                nonce_account=rule.wallet.nonce_account,
+                nonce_value=nonce_value,
+                signed_transactions=copies,
+            )
+            taken = Wallet.objects.filter(pk=rule.wallet_id, nonce_holder__isnull=True).update(
+                nonce_holder=order.pk
+            )
+            if not taken:
+                raise _WalletBusy
+            decision.order = order
+            decision.save(update_fields=["order"])
+    except IntegrityError:
+        return None
+    except _WalletBusy:
+        return _NOT_FAST
+    order.wallet = rule.wallet
+    return decision, order
+
+
+class _WalletBusy(Exception):
+    pass
 
 
 async def _safety_level(mint: str) -> str:
