@@ -280,3 +280,28 @@ async def test_secrets__never_in_responses_logs_or_admin(client, users, caplog, 
     for keypair in keypairs:
         for form in _secret_forms(keypair):
             assert form not in everything
+
+
+def test_admin__trading_pages_render_for_staff_and_the_kill_switch_saves():
+    from django.test import Client
+
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-123456")
+    admin = Client()
+    admin.force_login(staff)
+    pages = {
+        path: admin.get(path).status_code
+        for path in (
+            "/admin/trading/order/",
+            "/admin/trading/sniperrule/",
+            "/admin/trading/sniperdecision/",
+            "/admin/trading/sniperswitch/add/",
+        )
+    }
+    saved = admin.post("/admin/trading/sniperswitch/add/", {"changed_by": ""})  # enabled off
+
+    from apps.trading.models import SniperSwitch
+
+    switch = SniperSwitch.objects.get()
+    assert pages == {path: 200 for path in pages}
+    assert saved.status_code == 302
+    assert (switch.pk, switch.enabled, switch.changed_by) == (1, False, "boss")
