@@ -418,7 +418,10 @@ async def test_a_stalled_processor_pauses_then_releases_the_stream_and_loses_not
         chain.advance_slot(3)
         last = chain.slot - 1
         await until(lambda: flushed(stalled, last) and flushed(steady, last))
-    assert slow.records == reference.records
+    # Up to the last flushed slot; the open slot's statuses reach each stream when they do.
+    assert [r for r in slow.records if r[1] <= last] == [
+        r for r in reference.records if r[1] <= last
+    ]
     assert slow.flushes == list(range(start + 1, last + 1))
 
 
