@@ -16,6 +16,8 @@ from typing import Any
 
 from solders.transaction import VersionedTransaction
 
+from apps.chain.block_engines import JITO_MIN_TIP_LAMPORTS, JITO_TIP_ACCOUNTS
+
 from . import params as p
 from .b58 import b58decode
 from .engines_core import BlockEngine, Request, Response, Submission, json_response
@@ -54,17 +56,8 @@ def _error(code: int, message: str, request_id: Any = None, status: int = 400) -
 
 class JitoEngine(BlockEngine):
     name = "jito"
-    tip_accounts = (
-        "96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5",
-        "HFqU5x63VTqvQss8hp11i4wVV8bD44PvwucfZ2bU7gRe",
-        "Cw8CFyM9FkoMi7K7Crf6HNQqf4uEMzpKw6QNghXLvLkY",
-        "ADaUMid9yfUytqMBgopwjb2DTLSokTSzL1zt6iGPaS49",
-        "DfXygSm4jCyNCybVYYK6DwvWqjKee8pbDmJGcLWNDXjh",
-        "ADuUkR4vqLUMWXxW9gh6D6L8pMSawimctcNZ5pGwDcEt",
-        "DttWaMuVvTiduZRnguLF7jNxTgiMBZ1hyAumKUiL2KRL",
-        "3AVi9Tg9Uo68tJfuvoKvqKNWKkC5wPdSSdeBnizKZ6jT",
-    )
-    min_tip_lamports = 1_000
+    tip_accounts = JITO_TIP_ACCOUNTS
+    min_tip_lamports = JITO_MIN_TIP_LAMPORTS
 
     def rate_limited(self) -> Response:
         return _error(

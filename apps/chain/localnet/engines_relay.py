@@ -22,6 +22,13 @@ from typing import Any
 
 from solders.transaction import VersionedTransaction
 
+from apps.chain.block_engines import (
+    BLOXROUTE_MIN_TIP_LAMPORTS,
+    BLOXROUTE_TIP_ACCOUNTS,
+    NEXTBLOCK_MIN_TIP_LAMPORTS,
+    NEXTBLOCK_TIP_ACCOUNTS,
+)
+
 from .engines_core import BlockEngine, Request, Response, json_response
 from .params import PACKET_DATA_SIZE
 
@@ -125,13 +132,8 @@ class RelayEngine(BlockEngine):
 class BloxrouteEngine(RelayEngine):
     name = "bloxroute"
     display_name = "bloXroute"
-    tip_accounts = (
-        "HWEoBxYs7ssKuudEjzjmpfJVX7Dvi7wescFsVx2L5yoY",
-        "95cfoy472fcQHaw4tPGBTKpn6ZQnfEPfBgDQx6gcRmRg",
-        "3UQUKjhMKaY2S6bjcQD6yHB7utcZt5bfarRCmctpRtUd",
-        "FogxVNs6Mm2w9rnGL1vkARSwJxvLE8mujTv3LK8RnUhF",
-    )
-    min_tip_lamports = 1_000_000
+    tip_accounts = BLOXROUTE_TIP_ACCOUNTS
+    min_tip_lamports = BLOXROUTE_MIN_TIP_LAMPORTS
     max_batch = 25
     max_bundle = 4
 
@@ -173,17 +175,8 @@ class BloxrouteEngine(RelayEngine):
 class NextBlockEngine(RelayEngine):
     name = "nextblock"
     display_name = "NextBlock"
-    tip_accounts = (
-        "NexTbLoCkWykbLuB1NkjXgFWkX9oAtcoagQegygXXA2",
-        "NeXTBLoCKs9F1y5PJS9CKrFNNLU1keHW71rfh7KgA1X",
-        "NexTBLockJYZ7QD7p2byrUa6df8ndV2WSd8GkbWqfbb",
-        "neXtBLock1LeC67jYd1QdAa32kbVeubsfPNTJC1V5At",
-        "nEXTBLockYgngeRmRrjDV31mGSekVPqZoMGhQEZtPVG",
-        "NEXTbLoCkB51HpLBLojQfpyVAMorm3zzKg7w9NFdqid",
-        "nextBLoCkPMgmG8ZgJtABeScP35qLa2AMCNKntAP7Xc",
-        "NextbLoCkVtMGcV47JzewQdvBpLqT9TxQFozQkN98pE",
-    )
-    min_tip_lamports = 1_000_000
+    tip_accounts = NEXTBLOCK_TIP_ACCOUNTS
+    min_tip_lamports = NEXTBLOCK_MIN_TIP_LAMPORTS
     max_bundle = 5
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:

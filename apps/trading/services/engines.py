@@ -31,6 +31,14 @@ from django.conf import settings
 from prometheus_client import Counter, Histogram
 from solders.pubkey import Pubkey
 
+from apps.chain.block_engines import (
+    BLOXROUTE_MIN_TIP_LAMPORTS,
+    BLOXROUTE_TIP_ACCOUNTS,
+    JITO_MIN_TIP_LAMPORTS,
+    JITO_TIP_ACCOUNTS,
+    NEXTBLOCK_MIN_TIP_LAMPORTS,
+    NEXTBLOCK_TIP_ACCOUNTS,
+)
 from apps.chain.http import http_session
 
 SUBMISSIONS = Counter(
@@ -136,17 +144,8 @@ class Engine:
 
 class Jito(Engine):
     name = "jito"
-    tip_accounts = (
-        "96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5",
-        "HFqU5x63VTqvQss8hp11i4wVV8bD44PvwucfZ2bU7gRe",
-        "Cw8CFyM9FkoMi7K7Crf6HNQqf4uEMzpKw6QNghXLvLkY",
-        "ADaUMid9yfUytqMBgopwjb2DTLSokTSzL1zt6iGPaS49",
-        "DfXygSm4jCyNCybVYYK6DwvWqjKee8pbDmJGcLWNDXjh",
-        "ADuUkR4vqLUMWXxW9gh6D6L8pMSawimctcNZ5pGwDcEt",
-        "DttWaMuVvTiduZRnguLF7jNxTgiMBZ1hyAumKUiL2KRL",
-        "3AVi9Tg9Uo68tJfuvoKvqKNWKkC5wPdSSdeBnizKZ6jT",
-    )
-    min_tip_lamports = 1_000
+    tip_accounts = JITO_TIP_ACCOUNTS
+    min_tip_lamports = JITO_MIN_TIP_LAMPORTS
 
     async def _send(self, txs: list[bytes]) -> str:
         headers = {"x-jito-auth": self.auth} if self.auth else {}
@@ -189,29 +188,15 @@ class _Relay(Engine):
 
 class Bloxroute(_Relay):
     name = "bloxroute"
-    tip_accounts = (
-        "HWEoBxYs7ssKuudEjzjmpfJVX7Dvi7wescFsVx2L5yoY",
-        "95cfoy472fcQHaw4tPGBTKpn6ZQnfEPfBgDQx6gcRmRg",
-        "3UQUKjhMKaY2S6bjcQD6yHB7utcZt5bfarRCmctpRtUd",
-        "FogxVNs6Mm2w9rnGL1vkARSwJxvLE8mujTv3LK8RnUhF",
-    )
-    min_tip_lamports = 1_000_000
+    tip_accounts = BLOXROUTE_TIP_ACCOUNTS
+    min_tip_lamports = BLOXROUTE_MIN_TIP_LAMPORTS
     batch_extra = {"useBundle": True}
 
 
 class NextBlock(_Relay):
     name = "nextblock"
-    tip_accounts = (
-        "NexTbLoCkWykbLuB1NkjXgFWkX9oAtcoagQegygXXA2",
-        "NeXTBLoCKs9F1y5PJS9CKrFNNLU1keHW71rfh7KgA1X",
-        "NexTBLockJYZ7QD7p2byrUa6df8ndV2WSd8GkbWqfbb",
-        "neXtBLock1LeC67jYd1QdAa32kbVeubsfPNTJC1V5At",
-        "nEXTBLockYgngeRmRrjDV31mGSekVPqZoMGhQEZtPVG",
-        "NEXTbLoCkB51HpLBLojQfpyVAMorm3zzKg7w9NFdqid",
-        "nextBLoCkPMgmG8ZgJtABeScP35qLa2AMCNKntAP7Xc",
-        "NextbLoCkVtMGcV47JzewQdvBpLqT9TxQFozQkN98pE",
-    )
-    min_tip_lamports = 1_000_000
+    tip_accounts = NEXTBLOCK_TIP_ACCOUNTS
+    min_tip_lamports = NEXTBLOCK_MIN_TIP_LAMPORTS
 
 
 ENGINE_NAMES = ("jito", "bloxroute", "nextblock")
