@@ -7,18 +7,20 @@ import time
 
 import pytest
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.system_program import create_nonce_account
+from solders.system_program import TransferParams, create_nonce_account, transfer
 from solders.transaction import VersionedTransaction
 
+from apps.chain.block_engines import JITO_TIP_ACCOUNTS
 from apps.chain.localnet import LocalnetHandle
 from apps.chain.localnet.engines_core import EngineFaults
 from apps.chain.programs.spl import associated_token_address
 from apps.trading.services.engines import engine, submit_everywhere
 from apps.trading.services.order_builder import DurableNonce, Side, Tip, build_copies
-from tests.chain.localnet import result
+from tests.chain.localnet import result, transfer_tx
 from tests.chain.localnet.test_pump_model import funded, launch, send, token_balance
-from tests.trading.test_order_builder import nonce_value, plan
+from tests.trading.test_order_builder import blockhash, nonce_value, plan
 
 SOL = 1_000_000_000
 NAMES = ("jito", "bloxroute", "nextblock")
@@ -58,6 +60,27 @@ async def _order_copies(net: LocalnetHandle, routes=NAMES):
         order, signer=trader, tips=tips, nonce=DurableNonce(nonce.pubkey(), value)
     )
     return trader, mint, nonce.pubkey(), value, order, copies
+
+
+def _tipped_transfer(
+    net: LocalnetHandle, name: str, payer: Keypair, recipient: Pubkey, lamports: int
+) -> bytes:
+    """A plain transfer that also pays `name`'s minimum tip (every engine requires one)."""
+    client = engine(name)
+    instructions = [
+        transfer(
+            TransferParams(from_pubkey=payer.pubkey(), to_pubkey=recipient, lamports=lamports)
+        ),
+        transfer(
+            TransferParams(
+                from_pubkey=payer.pubkey(),
+                to_pubkey=client.tip_account(),
+                lamports=client.min_tip_lamports,
+            )
+        ),
+    ]
+    message = Message.new_with_blockhash(instructions, payer.pubkey(), blockhash(net))
+    return bytes(VersionedTransaction(message, [payer]))
 
 
 def _landed(net: LocalnetHandle, signatures: list[str]) -> list[bool]:
@@ -102,17 +125,64 @@ async def test_jito_down_bloxroute_429_nextblock_ok__lands_through_nextblock(net
     )
 
 
-async def test_wrong_auth__unauthorized_receipt(net, engines, settings):
-    engines.engine("nextblock").auth = "the-right-key"
-    settings.NEXTBLOCK_AUTH = "a-wrong-key"
-    _, _, _, _, _, copies = await _order_copies(net, routes=("nextblock",))
+AUTH_SETTING = {"jito": "JITO_UUID", "bloxroute": "BLOXROUTE_AUTH", "nextblock": "NEXTBLOCK_AUTH"}
 
-    receipts = await submit_everywhere({"nextblock": [copies["nextblock"].tx_bytes]})
 
-    assert (receipts["nextblock"].accepted, receipts["nextblock"].error_kind) == (
-        False,
-        "unauthorized",
+@pytest.mark.parametrize("name", NAMES)
+async def test_auth_header__right_key_accepted_wrong_key_unauthorized(net, engines, settings, name):
+    engines.engine(name).auth = "the-right-key"
+    payer, recipient = funded(net, 1), Keypair().pubkey()
+
+    setattr(settings, AUTH_SETTING[name], "a-wrong-key")
+    # engine() reads its key from settings each time, as every order does
+    refused = await engine(name).submit(
+        [_tipped_transfer(net, name, payer, recipient, 1_000_000)], 2.0
     )
+    setattr(settings, AUTH_SETTING[name], "the-right-key")
+    accepted = await engine(name).submit(
+        [_tipped_transfer(net, name, payer, recipient, 2_000_000)], 2.0
+    )
+    net.chain.advance_slot()
+
+    assert (refused.accepted, refused.error_kind) == (False, "unauthorized")
+    assert name in refused.error
+    assert accepted.accepted, accepted
+    assert net.chain.get_balance(recipient) == 2_000_000  # only the authorised copy moved funds
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_two_transaction_bundle__each_engines_batch_format_lands_atomically(
+    net, engines, name
+):
+    payer, recipient = funded(net, 1), Keypair().pubkey()
+    first = bytes(transfer_tx(payer, recipient, 1_000_000, blockhash(net)))
+    second = _tipped_transfer(net, name, payer, recipient, 2_000_000)
+
+    receipt = await engine(name).submit([first, second], 2.0)
+    net.chain.advance_slot()
+
+    assert receipt.accepted and receipt.bundle_id, receipt
+    assert net.chain.get_balance(recipient) == 3_000_000
+
+
+async def test_jito_bundle_queries__inflight_then_landed_and_its_tip_accounts(net, engines):
+    payer, recipient = funded(net, 1), Keypair().pubkey()
+    jito = engine("jito")
+    slot = net.chain.slot
+    receipt = await jito.submit([_tipped_transfer(net, "jito", payer, recipient, 1_000_000)], 2.0)
+    unknown = "0" * 64
+
+    pending = await jito.inflight_bundle_statuses([receipt.bundle_id, unknown], 2.0)
+    net.chain.advance_slot()
+    inflight = await jito.inflight_bundle_statuses([receipt.bundle_id], 2.0)
+    statuses = await jito.bundle_statuses([receipt.bundle_id, unknown], 2.0)
+
+    assert pending == {receipt.bundle_id: "Pending", unknown: "Invalid"}
+    assert inflight == {receipt.bundle_id: "Landed"}
+    landed = statuses[receipt.bundle_id]
+    assert landed["slot"] == slot + 1 and landed["err"] == {"Ok": None}
+    assert len(landed["transactions"]) == 1 and statuses[unknown] is None
+    assert await jito.fetch_tip_accounts(2.0) == list(JITO_TIP_ACCOUNTS)
 
 
 async def test_a_slow_engine_does_not_delay_the_others(net, engines, settings):

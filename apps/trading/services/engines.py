@@ -11,7 +11,8 @@ service watches signatures and records it here (`record_landing`).
 
 Formats (see ../shared/reference and apps/chain/localnet/engines_*.py):
 - Jito: JSON-RPC `sendBundle` at {JITO_URL}/api/v1/bundles, base64 transactions,
-  `x-jito-auth` when JITO_UUID is set; the result is the bundle id.
+  `x-jito-auth` when JITO_UUID is set; the result is the bundle id. getBundleStatuses,
+  getInflightBundleStatuses and getTipAccounts on the same endpoint (`Jito` methods).
 - bloXroute: POST {BLOXROUTE_URL}/api/v2/submit {"transaction": {"content": b64}} (one) or
   /api/v2/submit-batch {"entries": [...], "useBundle": true}; `Authorization` header.
 - NextBlock: POST {NEXTBLOCK_URL}/api/v2/submit {"transaction": {"content": b64}} (one) or
@@ -147,18 +148,38 @@ class Jito(Engine):
     tip_accounts = JITO_TIP_ACCOUNTS
     min_tip_lamports = JITO_MIN_TIP_LAMPORTS
 
-    async def _send(self, txs: list[bytes]) -> str:
+    async def _rpc(self, method: str, params: list[Any]) -> Any:
         headers = {"x-jito-auth": self.auth} if self.auth else {}
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "sendBundle",
-            "params": [[_b64(tx) for tx in txs], {"encoding": "base64"}],
-        }
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         payload = await self._post("/api/v1/bundles", body, headers)
         if not isinstance(payload, dict) or "result" not in payload:
             raise EngineFailure("rejected", f"jito: {self._message(payload, '')}")
-        return str(payload["result"])
+        return payload["result"]
+
+    async def _send(self, txs: list[bytes]) -> str:
+        return str(
+            await self._rpc("sendBundle", [[_b64(tx) for tx in txs], {"encoding": "base64"}])
+        )
+
+    # Jito is the one engine that reports on bundles; these raise EngineFailure (or
+    # TimeoutError) rather than answer a receipt: they are queries, not submissions.
+    async def bundle_statuses(self, bundle_ids: list[str], timeout: float) -> dict[str, Any]:
+        """getBundleStatuses: per id, {slot, transactions, confirmation_status, err} once
+        landed, else None."""
+        answer = await asyncio.wait_for(self._rpc("getBundleStatuses", [bundle_ids]), timeout)
+        return dict(zip(bundle_ids, answer["value"], strict=True))
+
+    async def inflight_bundle_statuses(self, bundle_ids: list[str], timeout: float) -> dict:
+        """getInflightBundleStatuses: per id, Pending | Landed | Failed | Invalid (unknown
+        or older than the engine's five-minute look-back)."""
+        answer = await asyncio.wait_for(
+            self._rpc("getInflightBundleStatuses", [bundle_ids]), timeout
+        )
+        return {entry["bundle_id"]: entry["status"] for entry in answer["value"]}
+
+    async def fetch_tip_accounts(self, timeout: float) -> list[str]:
+        """getTipAccounts: the engine's own list (mainnet's is fixed; a check at start-up)."""
+        return [str(a) for a in await asyncio.wait_for(self._rpc("getTipAccounts", []), timeout)]
 
 
 class _Relay(Engine):
