@@ -68,8 +68,8 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
                 page.on("pageerror", lambda exc: console_errors.append(str(exc)))
                 started = time.monotonic()
                 await page.goto(f"{base}/pulse/")
-                await page.wait_for_selector('#status[data-state="live"]', timeout=20_000)
-                await page.wait_for_selector("#column-new li.token", timeout=30_000)
+                await page.wait_for_selector('#status[data-state="live"]', timeout=15_000)
+                await page.wait_for_selector("#column-new li.token", timeout=20_000)
                 seen_new = await page.eval_on_selector_all(
                     "#column-new li.token", "rows => rows.map(r => r.dataset.mint)"
                 )
@@ -88,7 +88,7 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
                         return false;
                     }""",
                     arg=seen_new,
-                    timeout=60_000,
+                    timeout=40_000,
                     polling=200,
                 )
                 moved_mint = await moved.json_value()
@@ -107,13 +107,13 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
             monitor.cancel()
             for task in (market, monitor):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            await processor.close()
+                    await asyncio.wait_for(task, 10)  # bounded: a stuck task fails
+            await asyncio.wait_for(processor.close(), 10)
             # The processor's writes ran on asgiref's sync thread: close its connection there.
             await sync_to_async(connections.close_all)()
 
     assert seen_new, "no token appeared under New Pairs"
-    assert moved_after < 60
+    assert moved_after < 40
     assert isinstance(moved_mint, str) and len(moved_mint) >= 32
     assert all(symbols), "a token row without its symbol"
     assert counts["final"] + counts["migrated"] >= 1

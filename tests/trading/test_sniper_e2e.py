@@ -135,7 +135,7 @@ async def test_rule_buys_a_matching_launch_within_the_next_slot(platform):
         for task in (sniping, monitor):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wait_for(task, 10)  # bounded: a stuck task fails
         for task in list(sniper._tasks):
             with contextlib.suppress(Exception):
                 await task
