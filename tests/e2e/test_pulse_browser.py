@@ -1,12 +1,13 @@
 """The Pulse board in a real browser (Debian's headless Chromium, driven by Playwright):
 the localnet's market launches and graduates coins, the monitor streams them over real
 gRPC into the bus (real Redis), and /pulse/ shows them appear and move between columns
-over the WebSocket."""
+over the WebSocket; after a dropped connection the board resumes from its last event id."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import time
 import uuid
@@ -66,6 +67,18 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
                     lambda msg: console_errors.append(msg.text) if msg.type == "error" else None,
                 )
                 page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+                subscribes: list[dict] = []
+                page.on(
+                    "websocket",
+                    lambda ws: ws.on(
+                        "framesent",
+                        lambda payload: (
+                            subscribes.append(json.loads(payload))
+                            if '"subscribe"' in str(payload)
+                            else None
+                        ),
+                    ),
+                )
                 started = time.monotonic()
                 await page.goto(f"{base}/pulse/")
                 await page.wait_for_selector('#status[data-state="live"]', timeout=15_000)
@@ -100,6 +113,17 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
                     column: int(await page.text_content(f'[data-count="{column}"]'))
                     for column in ("new", "final", "migrated")
                 }
+                # A dropped connection resumes from the last event applied: the board
+                # reconnects and subscribes with last_ids, and events keep coming.
+                # (A closing socket delivers no more messages: lastId is final here.)
+                last_id = await page.evaluate("(() => { socket.close(); return lastId; })()")
+                await page.wait_for_selector(
+                    '#status[data-state="reconnecting"]', state="attached", timeout=5_000
+                )
+                await page.wait_for_selector('#status[data-state="live"]', timeout=15_000)
+                await page.wait_for_function(
+                    "before => lastId !== before", arg=last_id, timeout=20_000, polling=100
+                )
                 await browser.close()
         finally:
             stop.set()
@@ -118,3 +142,7 @@ async def test_pulse_board__tokens_appear_and_move_between_columns(chromium_path
     assert all(symbols), "a token row without its symbol"
     assert counts["final"] + counts["migrated"] >= 1
     assert console_errors == []
+    assert subscribes[0] == {"op": "subscribe", "topics": ["pulse"]}
+    assert len(subscribes) == 2, subscribes
+    assert last_id, "no event applied before the drop"
+    assert subscribes[1] == {"op": "subscribe", "topics": ["pulse"], "last_ids": {"pulse": last_id}}

@@ -1,14 +1,18 @@
-// The Pulse board: a snapshot from GET /api/pulse, then live events of the `pulse` topic
-// over the WebSocket (/ws/), resumed after a drop from the last event id seen.
+// The Pulse board: live events of the `pulse` topic over the WebSocket (/ws/) on top of a
+// snapshot from GET /api/pulse, resumed after a drop from the last event id seen.
+// Order on a fresh start: subscribe first, then fetch the snapshot, holding the events that
+// arrive meanwhile and applying them after it: the snapshot is read from the database, which
+// trails the live stream, so nothing published between the two is lost or applied too early.
 // Token names and symbols come from anyone who launches a coin: only textContent, never HTML.
 "use strict";
 
 const COLUMNS = ["new", "final", "migrated"];
 const MAX_ROWS = 100;
 const tokens = new Map(); // mint -> {data, row}
-let lastId = null;
+let lastId = null; // id of the last `pulse` event applied: sent as last_ids on reconnect
 let socket = null;
 let retryMs = 500;
+let held = null; // events received while a snapshot loads (null: none loading)
 
 const statusEl = document.getElementById("status");
 const template = document.getElementById("token-row");
@@ -84,7 +88,7 @@ function upsert(data, isChange) {
   if (isChange) flash(entry.row);
 }
 
-async function loadSnapshot() {
+async function fetchSnapshot() {
   const response = await fetch("/api/pulse", { headers: { Accept: "application/json" } });
   if (!response.ok) throw new Error(`GET /api/pulse: ${response.status}`);
   const body = await response.json();
@@ -94,27 +98,51 @@ async function loadSnapshot() {
     // Oldest first, so prepending leaves the newest on top.
     for (const token of [...(body.columns[column] || [])].reverse()) upsert(token, false);
   }
-  updateCounts();
 }
 
-function onEvent(message) {
-  if (message.type === "replay.truncated") {
-    // Some events are gone from the stream: start over from a fresh snapshot.
-    lastId = null;
-    loadSnapshot().catch(() => {});
+async function loadSnapshot() {
+  if (held) return; // one load at a time; it drains what arrives meanwhile
+  held = [];
+  try {
+    await fetchSnapshot();
+  } catch (error) {
+    setStatus("error", String(error));
+  } finally {
+    const pending = held;
+    held = null;
+    for (const event of pending) apply(event);
+    updateCounts();
+  }
+}
+
+function apply(event) {
+  lastId = event.id;
+  upsert(event.data, true);
+}
+
+function onEvent(event) {
+  if (event.type === "replay.truncated") {
+    // The stream no longer holds some events after lastId: start over from a snapshot.
+    // lastId stays: a drop before the next event resumes there and is told again.
+    loadSnapshot();
     return;
   }
-  lastId = message.id;
-  upsert(message.data, true);
+  if (held) {
+    held.push(event);
+    return;
+  }
+  apply(event);
   updateCounts();
 }
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws/`);
+  let resumed = false;
   socket.onopen = () => {
     const frame = { op: "subscribe", topics: ["pulse"] };
-    if (lastId) frame.last_ids = { pulse: lastId };
+    resumed = lastId !== null;
+    if (resumed) frame.last_ids = { pulse: lastId };
     socket.send(JSON.stringify(frame));
   };
   socket.onmessage = (message) => {
@@ -131,13 +159,16 @@ function connect() {
     } else if (frame.type === "subscribed") {
       retryMs = 500;
       setStatus("live", "live");
+      // A resumed subscription replays what was missed; a fresh one needs the snapshot.
+      if (!resumed) loadSnapshot();
     } else if (frame.type === "error") {
-      setStatus("reconnecting", `error: ${frame.error.message}`);
+      setStatus("error", `error: ${frame.error.message}`);
     }
   };
   socket.onclose = () => {
     setStatus("reconnecting", "reconnecting…");
-    setTimeout(connect, retryMs);
+    // Backoff with jitter, so a restarted server is not hit by every board at once.
+    setTimeout(connect, retryMs * (0.5 + Math.random() / 2));
     retryMs = Math.min(retryMs * 2, 10000);
   };
 }
@@ -148,6 +179,4 @@ setInterval(() => {
   }
 }, 1000);
 
-loadSnapshot()
-  .catch((error) => setStatus("reconnecting", String(error)))
-  .finally(connect);
+connect();
